@@ -187,6 +187,9 @@ pub struct Job {
     /// The technician working on it (RUNNING and final states).
     #[serde(default)]
     pub assignee: Option<Technician>,
+    /// RFC 3339 time the assignee started the installation, if they did.
+    #[serde(default)]
+    pub installation_started_at: Option<String>,
     /// Required when the job FAILED.
     #[serde(default)]
     pub failure_comment: Option<String>,

@@ -1,0 +1,81 @@
+//! Errors: an internal [`Error`] with every cause, and the public
+//! [`CoreError`] that UIs show. [`Error::into_public`] is the one place that
+//! decides what the technician sees and what is only logged.
+
+use crate::rules::RuleViolation;
+
+/// Internal error with its full cause chain.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("sqlite: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Public(#[from] CoreError),
+}
+
+/// What went wrong, in terms a technician (or the app showing the message)
+/// can act on. Every message ends with what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    #[error("not logged in: log in with your email and password first")]
+    NotLoggedIn,
+    #[error("email or password is wrong: check them and try again")]
+    InvalidCredentials,
+    #[error("this account uses two-factor authentication: enter the 6-digit code from your authenticator app")]
+    TotpRequired,
+    #[error("the 6-digit code is wrong or expired: enter the current code")]
+    InvalidTotp,
+    #[error("your session has expired: log in again (your queued actions are kept)")]
+    SessionExpired,
+    #[error("job {job_id} is not on this device: sync, then check the job list")]
+    JobNotFound { job_id: String },
+    #[error("cannot {action} job {job_id}: {reason}")]
+    ActionRefused {
+        action: String,
+        job_id: String,
+        reason: RuleViolation,
+    },
+    #[error("conflict {id} does not exist or was already resolved: list the open conflicts")]
+    ConflictNotFound { id: i64 },
+    #[error("the cloud cannot be reached ({detail}): keep working, queued actions sync when the network is back")]
+    Offline { detail: String },
+    #[error("the cloud answered with an error ({status}: {message}): try again later; queued actions are kept")]
+    Server { status: u16, message: String },
+    #[error("the cloud sent a response this app cannot read ({detail}): nothing was changed locally; try again later or update the app")]
+    MalformedResponse { detail: String },
+    #[error("the local database failed ({detail}): check free storage space and restart the app")]
+    Storage { detail: String },
+    #[error("{count} action(s) are still waiting for sync and would be lost: sync first, or log out with force to discard them")]
+    PendingActionsWouldBeLost { count: u64 },
+    #[error("invalid input: {what}")]
+    InvalidInput { what: String },
+}
+
+impl Error {
+    /// Maps to the public error, logging the internal cause where it is hidden.
+    pub(crate) fn into_public(self) -> CoreError {
+        match self {
+            Error::Public(e) => e,
+            other => {
+                tracing::error!(error = %other, "local storage failure");
+                CoreError::Storage {
+                    detail: other.to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl From<Error> for CoreError {
+    fn from(e: Error) -> Self {
+        e.into_public()
+    }
+}
+
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

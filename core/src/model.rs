@@ -1,0 +1,204 @@
+//! What the UIs read: job lists and details from local state, queued actions,
+//! conflicts, the account and the sync status.
+
+use serde::Serialize;
+use smartcontrol_cloud_api::{Action, Job, JobKind, JobStatus, RejectReason, VehicleTestResult};
+
+/// Which list of jobs a screen shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobView {
+    /// ASSIGNED jobs of the company that no one works on.
+    Available,
+    /// RUNNING jobs held by the signed-in technician.
+    Mine,
+    /// SUCCEEDED or FAILED jobs the signed-in technician completed.
+    Done,
+    /// RUNNING jobs held by colleagues (candidates for take-over).
+    Colleagues,
+    /// Every job on this device.
+    All,
+}
+
+/// A job list request: a view, optional search and filters, one page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobQuery {
+    pub view: JobView,
+    /// Matches license plate, VIN, custom name, provider or fleet (case-insensitive substring).
+    pub search: Option<String>,
+    /// Provider id or name (exact, case-insensitive).
+    pub provider: Option<String>,
+    /// Fleet id or name (exact, case-insensitive).
+    pub fleet: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl JobQuery {
+    /// First page (100 jobs) of a view, unfiltered.
+    pub fn view(view: JobView) -> Self {
+        JobQuery {
+            view,
+            search: None,
+            provider: None,
+            fleet: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+/// One row of a job list, with its effective local state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobSummary {
+    pub id: String,
+    pub kind: JobKind,
+    /// Local status: the cloud's, with queued actions applied.
+    pub status: JobStatus,
+    pub license_plate: Option<String>,
+    pub vin: Option<String>,
+    pub custom_name: Option<String>,
+    pub vehicle_model: Option<String>,
+    pub provider_id: String,
+    pub provider_name: String,
+    pub fleet_id: String,
+    pub fleet_name: String,
+    pub planned_service_date: Option<String>,
+    pub assignee_id: Option<String>,
+    pub assignee_name: Option<String>,
+    pub vehicle_tests_required: bool,
+    /// Actions on this job waiting for sync; > 0 means "waiting for sync".
+    pub pending_actions: u32,
+}
+
+impl JobSummary {
+    /// A short human label: plate, else custom name, else VIN, else id.
+    pub fn label(&self) -> String {
+        self.license_plate
+            .clone()
+            .or_else(|| self.custom_name.clone())
+            .or_else(|| self.vin.clone())
+            .unwrap_or_else(|| self.id.clone())
+    }
+}
+
+/// A page of a job list and how many jobs match in all.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobPage {
+    pub jobs: Vec<JobSummary>,
+    pub total: u64,
+}
+
+/// Everything about one job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobDetail {
+    pub summary: JobSummary,
+    /// The job as the cloud last described it (all specifications).
+    pub cloud: Job,
+    pub installation_started: bool,
+    pub failure_comment: Option<String>,
+    /// Actions on this job waiting for sync, oldest first.
+    pub pending: Vec<PendingAction>,
+    /// Vehicle test results recorded on this device.
+    pub vehicle_tests: Vec<VehicleTestResult>,
+}
+
+/// An action in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PendingAction {
+    pub seq: i64,
+    pub idempotency_key: String,
+    pub job_id: String,
+    pub action: Action,
+    pub base_version: i64,
+    pub performed_at: String,
+    /// Sync attempts that failed for transient reasons so far.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// What a local action did: it is durable and queued for sync.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueuedAction {
+    pub idempotency_key: String,
+    pub job_id: String,
+    pub action: String,
+    /// The job's local status after the action.
+    pub status: JobStatus,
+    /// All actions waiting for sync, this one included.
+    pub pending_actions: u64,
+}
+
+/// Work the cloud refused, kept until the technician dismisses or re-submits it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    pub id: i64,
+    pub job_id: String,
+    pub job_label: String,
+    pub action: Action,
+    /// Vehicle test results recorded for the job when the work was refused.
+    pub vehicle_tests: Vec<VehicleTestResult>,
+    pub reason: RejectReason,
+    pub message: String,
+    /// The job as the cloud has it, if the technician may still see it.
+    pub server_job: Option<Job>,
+    pub created_at: String,
+}
+
+/// The signed-in technician.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Account {
+    pub technician_id: String,
+    pub name: String,
+    pub email: String,
+    pub company_id: String,
+    pub company_name: String,
+}
+
+/// Where sync stands, for status bars and offline banners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncStatus {
+    pub logged_in: bool,
+    pub pending_actions: u64,
+    pub open_conflicts: u64,
+    pub state: SyncState,
+    /// RFC 3339 time of the last sync that reached the cloud.
+    pub last_sync_at: Option<String>,
+    /// RFC 3339 time of the last attempt, successful or not.
+    pub last_attempt_at: Option<String>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// Connectivity as the last sync attempt saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// No sync attempted yet on this device.
+    Never,
+    /// A sync is running now.
+    Syncing,
+    /// The last attempt reached the cloud.
+    Online,
+    /// The last attempt could not reach the cloud.
+    Offline,
+    /// The last attempt reached the cloud, which refused or failed.
+    Error,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Queued actions the cloud applied.
+    pub applied: u64,
+    /// Queued actions the cloud refused (now conflicts).
+    pub rejected: u64,
+    /// Jobs received (new or changed).
+    pub jobs_received: u64,
+    /// Jobs that left the technician's reach.
+    pub jobs_removed: u64,
+    /// HTTP requests made.
+    pub requests: u64,
+    /// Actions still queued afterwards.
+    pub pending_actions: u64,
+}

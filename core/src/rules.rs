@@ -1,0 +1,341 @@
+//! The technician's job actions as a pure state machine.
+//!
+//! Both the local effect of an action (applied at once, before sync) and the
+//! replay of still-queued actions on top of fresh server state go through
+//! [`apply`]. It does no I/O and never panics, so it is property-tested below.
+
+use smartcontrol_cloud_api::{Action, JobStatus};
+
+/// The part of a job the rules look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobState {
+    pub status: JobStatus,
+    /// Technician id of the current assignee (RUNNING and final states).
+    pub assignee_id: Option<String>,
+    pub assignee_name: Option<String>,
+    pub failure_comment: Option<String>,
+    pub installation_started: bool,
+    pub vehicle_tests_required: bool,
+    /// Vehicle test results are recorded for the job and all of them passed.
+    pub vehicle_tests_passed: bool,
+}
+
+/// Who acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: String,
+    pub name: String,
+}
+
+/// Why an action is refused. Each message tells the technician what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleViolation {
+    #[error("the job is held by {holder}; use take-over to take it")]
+    HeldByColleague { holder: String },
+    #[error("the job is already yours")]
+    AlreadyYours,
+    #[error("the job is not running; claim it first")]
+    NotRunning,
+    #[error("the job is not yours; take it over first")]
+    NotYours,
+    #[error("the job is already finished ({status}); nothing more can be done")]
+    Finished { status: JobStatus },
+    #[error("the installation was already started")]
+    AlreadyStarted,
+    #[error("the job requires passing vehicle tests before it can succeed; run the vehicle tests, or complete it as failed")]
+    VehicleTestsRequired,
+    #[error("a failed job needs a comment that says what went wrong")]
+    CommentRequired,
+    #[error("the job has status {status}, which this app version does not know; update the app")]
+    UnknownStatus { status: JobStatus },
+    #[error("the job is not released to your company yet")]
+    NotReleased,
+}
+
+/// Applies `action` by `actor` to `job`: the new state, or why it is refused
+/// (in which case nothing changes).
+pub fn apply(job: &JobState, actor: &Actor, action: &Action) -> Result<JobState, RuleViolation> {
+    let mine = job.assignee_id.as_deref() == Some(actor.id.as_str());
+    match &job.status {
+        JobStatus::Succeeded | JobStatus::Failed => {
+            return Err(RuleViolation::Finished {
+                status: job.status.clone(),
+            })
+        }
+        JobStatus::Pending => return Err(RuleViolation::NotReleased),
+        JobStatus::Other(_) => {
+            return Err(RuleViolation::UnknownStatus {
+                status: job.status.clone(),
+            })
+        }
+        JobStatus::Assigned | JobStatus::Running => {}
+    }
+    let running = job.status == JobStatus::Running;
+    let holder = || RuleViolation::HeldByColleague {
+        holder: job
+            .assignee_name
+            .clone()
+            .unwrap_or_else(|| "another technician".to_owned()),
+    };
+    let mut next = job.clone();
+    match action {
+        Action::Claim => {
+            if running {
+                return Err(if mine {
+                    RuleViolation::AlreadyYours
+                } else {
+                    holder()
+                });
+            }
+            take(&mut next, actor);
+        }
+        Action::TakeOver => {
+            if !running {
+                return Err(RuleViolation::NotRunning);
+            }
+            if mine {
+                return Err(RuleViolation::AlreadyYours);
+            }
+            take(&mut next, actor);
+        }
+        Action::Withdraw => {
+            require_mine(running, mine, holder)?;
+            next.status = JobStatus::Assigned;
+            next.assignee_id = None;
+            next.assignee_name = None;
+            next.installation_started = false;
+        }
+        Action::StartInstallation => {
+            require_mine(running, mine, holder)?;
+            if job.installation_started {
+                return Err(RuleViolation::AlreadyStarted);
+            }
+            next.installation_started = true;
+        }
+        Action::CompleteSucceeded { .. } => {
+            require_mine(running, mine, holder)?;
+            if job.vehicle_tests_required && !job.vehicle_tests_passed {
+                return Err(RuleViolation::VehicleTestsRequired);
+            }
+            next.status = JobStatus::Succeeded;
+        }
+        Action::CompleteFailed { comment, .. } => {
+            require_mine(running, mine, holder)?;
+            if comment.trim().is_empty() {
+                return Err(RuleViolation::CommentRequired);
+            }
+            next.status = JobStatus::Failed;
+            next.failure_comment = Some(comment.trim().to_owned());
+        }
+    }
+    Ok(next)
+}
+
+fn take(next: &mut JobState, actor: &Actor) {
+    next.status = JobStatus::Running;
+    next.assignee_id = Some(actor.id.clone());
+    next.assignee_name = Some(actor.name.clone());
+    next.installation_started = false;
+}
+
+fn require_mine(
+    running: bool,
+    mine: bool,
+    holder: impl FnOnce() -> RuleViolation,
+) -> Result<(), RuleViolation> {
+    match (running, mine) {
+        (false, _) => Err(RuleViolation::NotRunning),
+        (true, false) => Err(holder()),
+        (true, true) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use smartcontrol_cloud_api::JobReport;
+
+    fn assigned(tests_required: bool) -> JobState {
+        JobState {
+            status: JobStatus::Assigned,
+            assignee_id: None,
+            assignee_name: None,
+            failure_comment: None,
+            installation_started: false,
+            vehicle_tests_required: tests_required,
+            vehicle_tests_passed: false,
+        }
+    }
+
+    fn actor(n: u8) -> Actor {
+        Actor {
+            id: format!("t{n}"),
+            name: format!("Tech {n}"),
+        }
+    }
+
+    fn failed(comment: &str) -> Action {
+        Action::CompleteFailed {
+            comment: comment.into(),
+            report: JobReport::default(),
+        }
+    }
+
+    #[test]
+    fn claim_start_and_succeed() {
+        let a = actor(1);
+        let s = apply(&assigned(false), &a, &Action::Claim).unwrap();
+        assert_eq!(s.status, JobStatus::Running);
+        assert_eq!(s.assignee_id.as_deref(), Some("t1"));
+        let s = apply(&s, &a, &Action::StartInstallation).unwrap();
+        assert!(s.installation_started);
+        let s = apply(
+            &s,
+            &a,
+            &Action::CompleteSucceeded {
+                report: JobReport::default(),
+            },
+        )
+        .unwrap();
+        assert_eq!(s.status, JobStatus::Succeeded);
+    }
+
+    #[test]
+    fn success_is_refused_until_required_tests_pass() {
+        let a = actor(1);
+        let s = apply(&assigned(true), &a, &Action::Claim).unwrap();
+        let done = Action::CompleteSucceeded {
+            report: JobReport::default(),
+        };
+        assert_eq!(
+            apply(&s, &a, &done),
+            Err(RuleViolation::VehicleTestsRequired)
+        );
+        let mut tested = s.clone();
+        tested.vehicle_tests_passed = true;
+        assert_eq!(
+            apply(&tested, &a, &done).unwrap().status,
+            JobStatus::Succeeded
+        );
+        // Failing is always possible, with a comment.
+        assert_eq!(
+            apply(&s, &a, &failed("no fix")).unwrap().status,
+            JobStatus::Failed
+        );
+    }
+
+    #[test]
+    fn failed_needs_a_comment() {
+        let a = actor(1);
+        let s = apply(&assigned(false), &a, &Action::Claim).unwrap();
+        assert_eq!(
+            apply(&s, &a, &failed("  ")),
+            Err(RuleViolation::CommentRequired)
+        );
+        let f = apply(&s, &a, &failed(" wiring missing ")).unwrap();
+        assert_eq!(f.failure_comment.as_deref(), Some("wiring missing"));
+    }
+
+    #[test]
+    fn colleague_must_take_over_not_claim() {
+        let (a, b) = (actor(1), actor(2));
+        let s = apply(&assigned(false), &a, &Action::Claim).unwrap();
+        assert_eq!(
+            apply(&s, &b, &Action::Claim),
+            Err(RuleViolation::HeldByColleague {
+                holder: "Tech 1".into()
+            })
+        );
+        assert!(matches!(
+            apply(&s, &b, &Action::StartInstallation),
+            Err(RuleViolation::HeldByColleague { .. })
+        ));
+        let s = apply(&s, &b, &Action::TakeOver).unwrap();
+        assert_eq!(s.assignee_id.as_deref(), Some("t2"));
+        assert!(matches!(
+            apply(&s, &a, &Action::Withdraw),
+            Err(RuleViolation::HeldByColleague { .. })
+        ));
+    }
+
+    #[test]
+    fn withdraw_releases_the_job() {
+        let a = actor(1);
+        let s = apply(&assigned(false), &a, &Action::Claim).unwrap();
+        let s = apply(&s, &a, &Action::Withdraw).unwrap();
+        assert_eq!(s, assigned(false));
+        assert_eq!(
+            apply(&s, &a, &Action::TakeOver),
+            Err(RuleViolation::NotRunning)
+        );
+    }
+
+    #[test]
+    fn unknown_and_pending_status_refuse_everything() {
+        let mut s = assigned(false);
+        s.status = JobStatus::Other("ON_HOLD".into());
+        assert!(matches!(
+            apply(&s, &actor(1), &Action::Claim),
+            Err(RuleViolation::UnknownStatus { .. })
+        ));
+        s.status = JobStatus::Pending;
+        assert_eq!(
+            apply(&s, &actor(1), &Action::Claim),
+            Err(RuleViolation::NotReleased)
+        );
+    }
+
+    fn any_action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            Just(Action::Claim),
+            Just(Action::Withdraw),
+            Just(Action::TakeOver),
+            Just(Action::StartInstallation),
+            Just(Action::CompleteSucceeded {
+                report: JobReport::default()
+            }),
+            "[ a-z]{0,3}".prop_map(|c| failed(&c)),
+        ]
+    }
+
+    proptest! {
+        /// Random sequences of actions by three technicians never break a rule.
+        #[test]
+        fn random_sequences_keep_every_invariant(
+            tests_required in any::<bool>(),
+            steps in proptest::collection::vec((0u8..3, any_action(), any::<bool>()), 0..40),
+        ) {
+            let mut state = assigned(tests_required);
+            for (who, action, tests_pass_now) in steps {
+                if tests_pass_now { state.vehicle_tests_passed = true; }
+                let before = state.clone();
+                match apply(&state, &actor(who), &action) {
+                    Ok(next) => {
+                        // A final state is never left.
+                        prop_assert!(!before.status.is_final());
+                        state = next;
+                    }
+                    Err(_) => prop_assert_eq!(&state, &before),
+                }
+                // RUNNING <=> someone holds it; ASSIGNED => no one does.
+                match &state.status {
+                    JobStatus::Running => prop_assert!(state.assignee_id.is_some()),
+                    JobStatus::Assigned => {
+                        prop_assert!(state.assignee_id.is_none());
+                        prop_assert!(!state.installation_started);
+                    }
+                    JobStatus::Failed => prop_assert!(state
+                        .failure_comment
+                        .as_deref()
+                        .is_some_and(|c| !c.trim().is_empty())),
+                    JobStatus::Succeeded => prop_assert!(
+                        !state.vehicle_tests_required || state.vehicle_tests_passed
+                    ),
+                    other => prop_assert!(false, "unexpected status {other}"),
+                }
+            }
+        }
+    }
+}

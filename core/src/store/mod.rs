@@ -1,0 +1,848 @@
+//! The local SQLite store: jobs (cloud truth and local effect kept apart),
+//! the outbox, conflicts, vehicle test results and small sync state.
+//!
+//! Every write runs in one transaction through [`Store::write`]; a
+//! technician's action and its outbox row commit together or not at all.
+
+mod schema;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use smartcontrol_cloud_api::{Action, Job, JobReport, JobStatus, RejectReason, VehicleTestResult};
+
+use crate::error::{CoreError, Result};
+use crate::model::{
+    Account, Conflict, JobDetail, JobPage, JobQuery, JobSummary, JobView, PendingAction,
+    QueuedAction,
+};
+use crate::rules::{self, Actor, JobState};
+
+/// Keys of the `meta` table.
+pub(crate) mod meta {
+    pub const CURSOR: &str = "sync.cursor";
+    pub const SESSION: &str = "session";
+    pub const LAST_SYNC_AT: &str = "sync.last_sync_at";
+    pub const LAST_ATTEMPT_AT: &str = "sync.last_attempt_at";
+    pub const LAST_ERROR: &str = "sync.last_error";
+    pub const LAST_STATE: &str = "sync.last_state";
+}
+
+/// The local database of one data directory.
+pub(crate) struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// Columns of a [`JobSummary`], in the order [`summary_from_row`] reads them.
+const SUMMARY_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name, vehicle_model, \
+     provider_id, provider_name, fleet_id, fleet_name, planned_service_date, assignee_id, \
+     assignee_name, vehicle_tests_required, \
+     (SELECT COUNT(*) FROM outbox o WHERE o.job_id = jobs.id)";
+
+impl Store {
+    /// Opens (creating and migrating as needed) the store at `path`.
+    pub(crate) fn open(path: &Path) -> Result<Store> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        schema::migrations().to_latest(&mut conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (the transaction rolls back on drop), so a poisoned lock is usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` with the connection, for reads.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&self.lock())
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction: committed if `f` succeeds,
+    /// rolled back otherwise.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    // ---- meta ----------------------------------------------------------
+
+    pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub(crate) fn meta_set(conn: &Connection, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(v) => conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => conn.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    pub(crate) fn account(conn: &Connection) -> Result<Option<Account>> {
+        match Self::meta_get(conn, meta::SESSION)? {
+            Some(json) => {
+                let session: crate::session::StoredSession = serde_json::from_str(&json)?;
+                Ok(Some(session.account))
+            }
+            None => Ok(None),
+        }
+    }
+
+    // ---- cloud truth ---------------------------------------------------
+
+    /// Stores what the cloud says about `job` and recomputes its local
+    /// state with the actions still queued for it. Returns whether the job
+    /// was the technician's running job before and no longer is (access ended).
+    pub(crate) fn upsert_cloud_job(tx: &Transaction<'_>, job: &Job, me: &Actor) -> Result<bool> {
+        let was_mine = Self::is_my_running_job(tx, &job.id, me)?;
+        let search_text = [
+            job.license_plate.as_deref(),
+            job.vin.as_deref(),
+            job.custom_name.as_deref(),
+            Some(job.provider_name.as_str()),
+            Some(job.fleet_name.as_str()),
+        ]
+        .iter()
+        .flatten()
+        .map(|s| s.to_lowercase())
+        .collect::<Vec<_>>()
+        .join("\u{1f}");
+        tx.prepare_cached(
+            "INSERT INTO jobs (id, server_json, server_version, kind, provider_id, provider_name,
+                fleet_id, fleet_name, license_plate, vin, custom_name, vehicle_model,
+                planned_service_date, vehicle_tests_required, search_text, status,
+                assignee_id, assignee_name, failure_comment, installation_started)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                ?17, ?18, ?19, ?20)
+             ON CONFLICT (id) DO UPDATE SET
+                server_json = excluded.server_json, server_version = excluded.server_version,
+                kind = excluded.kind, provider_id = excluded.provider_id,
+                provider_name = excluded.provider_name, fleet_id = excluded.fleet_id,
+                fleet_name = excluded.fleet_name, license_plate = excluded.license_plate,
+                vin = excluded.vin, custom_name = excluded.custom_name,
+                vehicle_model = excluded.vehicle_model,
+                planned_service_date = excluded.planned_service_date,
+                vehicle_tests_required = excluded.vehicle_tests_required,
+                search_text = excluded.search_text, status = excluded.status,
+                assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
+                failure_comment = excluded.failure_comment,
+                installation_started = excluded.installation_started",
+        )?
+        .execute(params![
+            job.id,
+            serde_json::to_string(job)?,
+            job.version,
+            job.kind.as_str(),
+            job.provider_id,
+            job.provider_name,
+            job.fleet_id,
+            job.fleet_name,
+            job.license_plate,
+            job.vin,
+            job.custom_name,
+            job.vehicle_model.as_ref().map(|m| m.name.as_str()),
+            job.planned_service_date,
+            job.vehicle_tests_required,
+            search_text,
+            job.status.as_str(),
+            job.assignee.as_ref().map(|t| t.id.as_str()),
+            job.assignee.as_ref().map(|t| t.name.as_str()),
+            job.failure_comment,
+            job.installation_started_at.is_some(),
+        ])?;
+        // Replay what is still queued on top of the cloud's state.
+        if Self::pending_count_for(tx, &job.id)? > 0 {
+            Self::recompute(tx, &job.id, me)?;
+        }
+        Ok(was_mine && !Self::is_my_running_job(tx, &job.id, me)?)
+    }
+
+    fn is_my_running_job(conn: &Connection, job_id: &str, me: &Actor) -> Result<bool> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'RUNNING' AND assignee_id = ?2",
+            )?
+            .exists(params![job_id, me.id])?)
+    }
+
+    /// Local state = cloud state + queued actions replayed through the rules.
+    /// A queued action the rules now refuse is left for the cloud to judge
+    /// (it will come back as a conflict) and does not change local state.
+    fn recompute(tx: &Transaction<'_>, job_id: &str, me: &Actor) -> Result<()> {
+        let cloud: Job = serde_json::from_str(&tx.query_row(
+            "SELECT server_json FROM jobs WHERE id = ?1",
+            [job_id],
+            |r| r.get::<_, String>(0),
+        )?)?;
+        let mut state = JobState {
+            status: cloud.status.clone(),
+            assignee_id: cloud.assignee.as_ref().map(|t| t.id.clone()),
+            assignee_name: cloud.assignee.as_ref().map(|t| t.name.clone()),
+            failure_comment: cloud.failure_comment.clone(),
+            installation_started: cloud.installation_started_at.is_some(),
+            vehicle_tests_required: cloud.vehicle_tests_required,
+            vehicle_tests_passed: Self::vehicle_tests_passed(tx, job_id)?,
+        };
+        for pending in Self::pending_for_job(tx, job_id)? {
+            let actor = if pending.1 == me.id {
+                me.clone()
+            } else {
+                Actor {
+                    id: pending.1.clone(),
+                    name: pending.1.clone(),
+                }
+            };
+            match rules::apply(&state, &actor, &pending.0.action) {
+                Ok(next) => state = next,
+                Err(why) => tracing::info!(
+                    job_id,
+                    action = pending.0.action.name(),
+                    %why,
+                    "queued action no longer fits the cloud's state; the cloud will judge it"
+                ),
+            }
+        }
+        Self::write_state(tx, job_id, &state)
+    }
+
+    fn write_state(tx: &Transaction<'_>, job_id: &str, s: &JobState) -> Result<()> {
+        tx.prepare_cached(
+            "UPDATE jobs SET status = ?2, assignee_id = ?3, assignee_name = ?4,
+                failure_comment = ?5, installation_started = ?6 WHERE id = ?1",
+        )?
+        .execute(params![
+            job_id,
+            s.status.as_str(),
+            s.assignee_id,
+            s.assignee_name,
+            s.failure_comment,
+            s.installation_started
+        ])?;
+        Ok(())
+    }
+
+    /// Forgets a job that left the technician's reach (its vehicle test
+    /// results included). Queued work must have been moved to conflicts.
+    pub(crate) fn delete_job(tx: &Transaction<'_>, job_id: &str) -> Result<()> {
+        tx.execute("DELETE FROM jobs WHERE id = ?1", [job_id])?;
+        tx.execute("DELETE FROM vehicle_tests WHERE job_id = ?1", [job_id])?;
+        Ok(())
+    }
+
+    fn job_state(conn: &Connection, job_id: &str) -> Result<Option<(JobState, i64)>> {
+        let row = conn
+            .query_row(
+                "SELECT status, assignee_id, assignee_name, failure_comment,
+                    installation_started, vehicle_tests_required, server_version
+                 FROM jobs WHERE id = ?1",
+                [job_id],
+                |r| {
+                    Ok((
+                        JobState {
+                            status: JobStatus::from(r.get::<_, String>(0)?),
+                            assignee_id: r.get(1)?,
+                            assignee_name: r.get(2)?,
+                            failure_comment: r.get(3)?,
+                            installation_started: r.get(4)?,
+                            vehicle_tests_required: r.get(5)?,
+                            vehicle_tests_passed: false,
+                        },
+                        r.get::<_, i64>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        match row {
+            Some((mut state, version)) => {
+                state.vehicle_tests_passed = Self::vehicle_tests_passed(conn, job_id)?;
+                Ok(Some((state, version)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    // ---- technician actions -------------------------------------------
+
+    /// Applies `action` locally and queues it, in one transaction.
+    pub(crate) fn queue_action(
+        &self,
+        me: &Actor,
+        job_id: &str,
+        action: Action,
+    ) -> Result<QueuedAction> {
+        self.write(|tx| Self::queue_action_tx(tx, me, job_id, action))
+    }
+
+    /// [`Store::queue_action`] inside a caller's transaction.
+    pub(crate) fn queue_action_tx(
+        tx: &Transaction<'_>,
+        me: &Actor,
+        job_id: &str,
+        action: Action,
+    ) -> Result<QueuedAction> {
+        {
+            let (state, base_version) =
+                Self::job_state(tx, job_id)?.ok_or_else(|| CoreError::JobNotFound {
+                    job_id: job_id.to_owned(),
+                })?;
+            let next =
+                rules::apply(&state, me, &action).map_err(|reason| CoreError::ActionRefused {
+                    action: action.name().to_lowercase().replace('_', " "),
+                    job_id: job_id.to_owned(),
+                    reason,
+                })?;
+            // A completion carries the job's report: the vehicle test results.
+            let action = match action {
+                Action::CompleteSucceeded { report } => Action::CompleteSucceeded {
+                    report: Self::with_tests(tx, job_id, report)?,
+                },
+                Action::CompleteFailed { comment, report } => Action::CompleteFailed {
+                    comment: comment.trim().to_owned(),
+                    report: Self::with_tests(tx, job_id, report)?,
+                },
+                other => other,
+            };
+            Self::write_state(tx, job_id, &next)?;
+            let key = uuid::Uuid::new_v4().to_string();
+            tx.prepare_cached(
+                "INSERT INTO outbox (idempotency_key, job_id, technician_id, action_json,
+                    base_version, performed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                key,
+                job_id,
+                me.id,
+                serde_json::to_string(&action)?,
+                base_version,
+                now_rfc3339(),
+            ])?;
+            Ok(QueuedAction {
+                idempotency_key: key,
+                job_id: job_id.to_owned(),
+                action: action.name().to_owned(),
+                status: next.status,
+                pending_actions: Self::pending_count(tx)?,
+            })
+        }
+    }
+
+    fn with_tests(conn: &Connection, job_id: &str, mut report: JobReport) -> Result<JobReport> {
+        if report.vehicle_tests.is_empty() {
+            report.vehicle_tests = Self::vehicle_tests(conn, job_id)?;
+        }
+        Ok(report)
+    }
+
+    // ---- vehicle tests -------------------------------------------------
+
+    /// Records vehicle test results for a job (a later result of the same
+    /// test replaces the earlier one), then recomputes nothing: the rules
+    /// read them when the technician completes the job.
+    pub(crate) fn record_vehicle_tests(
+        &self,
+        job_id: &str,
+        results: &[VehicleTestResult],
+    ) -> Result<()> {
+        self.write(|tx| {
+            if Self::job_state(tx, job_id)?.is_none() {
+                return Err(CoreError::JobNotFound {
+                    job_id: job_id.to_owned(),
+                }
+                .into());
+            }
+            for t in results {
+                tx.execute(
+                    "INSERT OR REPLACE INTO vehicle_tests (job_id, test, passed, measured, hint, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![job_id, t.test, t.passed, t.measured, t.hint, t.at],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn vehicle_tests(conn: &Connection, job_id: &str) -> Result<Vec<VehicleTestResult>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT test, passed, measured, hint, at FROM vehicle_tests WHERE job_id = ?1
+             ORDER BY test",
+        )?;
+        let rows = stmt.query_map([job_id], |r| {
+            Ok(VehicleTestResult {
+                test: r.get(0)?,
+                passed: r.get(1)?,
+                measured: r.get(2)?,
+                hint: r.get(3)?,
+                at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn vehicle_tests_passed(conn: &Connection, job_id: &str) -> Result<bool> {
+        let (total, passed): (i64, i64) = conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(passed), 0) FROM vehicle_tests WHERE job_id = ?1",
+            [job_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(total > 0 && total == passed)
+    }
+
+    // ---- views ---------------------------------------------------------
+
+    /// One page of a job list, from local state only.
+    pub(crate) fn jobs(&self, me: Option<&str>, q: &JobQuery) -> Result<JobPage> {
+        let me = me.unwrap_or("");
+        let (view_sql, uses_me) = match q.view {
+            JobView::Available => ("status = 'ASSIGNED'", false),
+            JobView::Mine => ("status = 'RUNNING' AND assignee_id = :me", true),
+            JobView::Done => (
+                "status IN ('SUCCEEDED', 'FAILED') AND assignee_id = :me",
+                true,
+            ),
+            JobView::Colleagues => ("status = 'RUNNING' AND assignee_id <> :me", true),
+            JobView::All => ("1", false),
+        };
+        let mut filter = String::from(view_sql);
+        let search = q
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+        if search.is_some() {
+            filter.push_str(" AND search_text LIKE :search ESCAPE '\\'");
+        }
+        if q.provider.is_some() {
+            filter.push_str(
+                " AND (provider_id = :provider OR lower(provider_name) = lower(:provider))",
+            );
+        }
+        if q.fleet.is_some() {
+            filter.push_str(" AND (fleet_id = :fleet OR lower(fleet_name) = lower(:fleet))");
+        }
+        let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
+        if uses_me {
+            named.push((":me", &me));
+        }
+        if let Some(s) = &search {
+            named.push((":search", s));
+        }
+        if let Some(p) = &q.provider {
+            named.push((":provider", p));
+        }
+        if let Some(f) = &q.fleet {
+            named.push((":fleet", f));
+        }
+        self.read(|conn| {
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {filter}"))?
+                .query_row(named.as_slice(), |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE {filter}
+                 ORDER BY planned_service_date IS NULL, planned_service_date, license_plate, id
+                 LIMIT {} OFFSET {}",
+                q.limit, q.offset
+            ))?;
+            let jobs = stmt
+                .query_map(named.as_slice(), summary_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(JobPage {
+                jobs,
+                total: u64::try_from(total).unwrap_or(0),
+            })
+        })
+    }
+
+    /// Everything about one job.
+    pub(crate) fn job(&self, job_id: &str) -> Result<JobDetail> {
+        self.read(|conn| {
+            let row = conn
+                .query_row(
+                    &format!(
+                        "SELECT {SUMMARY_COLUMNS}, server_json, installation_started,
+                            failure_comment FROM jobs WHERE id = ?1"
+                    ),
+                    [job_id],
+                    |r| {
+                        Ok((
+                            summary_from_row(r)?,
+                            r.get::<_, String>(16)?,
+                            r.get::<_, bool>(17)?,
+                            r.get::<_, Option<String>>(18)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let (summary, cloud, installation_started, failure_comment) =
+                row.ok_or_else(|| CoreError::JobNotFound {
+                    job_id: job_id.to_owned(),
+                })?;
+            Ok(JobDetail {
+                summary,
+                cloud: serde_json::from_str(&cloud)?,
+                installation_started,
+                failure_comment,
+                pending: Self::pending_for_job(conn, job_id)?
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .collect(),
+                vehicle_tests: Self::vehicle_tests(conn, job_id)?,
+            })
+        })
+    }
+
+    /// A short label for a job (plate, name, VIN or id), if it is stored.
+    pub(crate) fn job_label(conn: &Connection, job_id: &str) -> Result<String> {
+        Ok(conn
+            .query_row(
+                "SELECT COALESCE(license_plate, custom_name, vin, id) FROM jobs WHERE id = ?1",
+                [job_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| job_id.to_owned()))
+    }
+
+    // ---- outbox --------------------------------------------------------
+
+    pub(crate) fn pending_count(conn: &Connection) -> Result<u64> {
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn pending_count_for(conn: &Connection, job_id: &str) -> Result<i64> {
+        Ok(conn
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE job_id = ?1")?
+            .query_row([job_id], |r| r.get(0))?)
+    }
+
+    /// The oldest `limit` queued actions, in the order they were taken.
+    pub(crate) fn pending_batch(conn: &Connection, limit: usize) -> Result<Vec<PendingAction>> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY seq LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            pending_from_row(r)
+        })?;
+        rows.map(|r| Ok(r??.0)).collect()
+    }
+
+    /// Queued actions of one job with the technician who took each.
+    fn pending_for_job(conn: &Connection, job_id: &str) -> Result<Vec<(PendingAction, String)>> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE job_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([job_id], pending_from_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Every queued action, oldest first.
+    pub(crate) fn pending_all(&self) -> Result<Vec<PendingAction>> {
+        self.read(|conn| Self::pending_batch(conn, usize::MAX))
+    }
+
+    /// Notes a transient failure on the actions of a batch.
+    pub(crate) fn note_attempt(&self, keys: &[String], error: &str) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2
+                 WHERE idempotency_key = ?1",
+            )?;
+            for k in keys {
+                stmt.execute(params![k, error])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The cloud applied a queued action: drop it from the outbox and take
+    /// the cloud's job as the new truth. Returns whether access ended (as
+    /// [`Store::upsert_cloud_job`]).
+    pub(crate) fn action_applied(
+        tx: &Transaction<'_>,
+        key: &str,
+        job: &Job,
+        me: &Actor,
+    ) -> Result<bool> {
+        let removed = tx
+            .prepare_cached("DELETE FROM outbox WHERE idempotency_key = ?1")?
+            .execute([key])?;
+        if removed == 0 {
+            // Already turned into a conflict locally, but the cloud applied
+            // it after all: it is no conflict.
+            tx.execute(
+                "DELETE FROM conflicts WHERE idempotency_key = ?1 AND resolved_at IS NULL",
+                [key],
+            )?;
+        }
+        Self::upsert_cloud_job(tx, job, me)
+    }
+
+    /// The cloud refused a queued action for good: keep it, and every later
+    /// action queued on the same job, as conflicts; the job returns to the
+    /// cloud's truth (or leaves the device when the cloud no longer shows it).
+    pub(crate) fn action_rejected(
+        tx: &Transaction<'_>,
+        key: &str,
+        reason: &RejectReason,
+        message: &str,
+        cloud_job: Option<&Job>,
+        me: &Actor,
+    ) -> Result<u64> {
+        let Some((first, job_id)) = tx
+            .query_row(
+                "SELECT seq, job_id FROM outbox WHERE idempotency_key = ?1",
+                [key],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?
+        else {
+            // Already handled (e.g. as a follower of an earlier rejection).
+            return Ok(0);
+        };
+        let label = Self::job_label(tx, &job_id)?;
+        let tests = serde_json::to_string(&Self::vehicle_tests(tx, &job_id)?)?;
+        let server_json = cloud_job.map(serde_json::to_string).transpose()?;
+        let rows: Vec<(i64, String, String)> = tx
+            .prepare_cached(
+                "SELECT seq, idempotency_key, action_json FROM outbox
+                 WHERE job_id = ?1 AND seq >= ?2 ORDER BY seq",
+            )?
+            .query_map(params![job_id, first], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let now = now_rfc3339();
+        for (seq, k, action_json) in &rows {
+            let (reason, message) = if *seq == first {
+                (reason.clone(), message.to_owned())
+            } else {
+                (
+                    RejectReason::PrecedingActionRejected,
+                    "an earlier action on this job was refused".to_owned(),
+                )
+            };
+            tx.execute(
+                "INSERT INTO conflicts (job_id, job_label, idempotency_key, action_json,
+                    vehicle_tests_json, reason, message, server_job_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    job_id,
+                    label,
+                    k,
+                    action_json,
+                    tests,
+                    reason.as_str(),
+                    message,
+                    server_json,
+                    now
+                ],
+            )?;
+            tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+            tracing::warn!(job_id, key = k, reason = %reason, "queued action refused by the cloud; kept as a conflict");
+        }
+        match cloud_job {
+            Some(job) => {
+                Self::upsert_cloud_job(tx, job, me)?;
+            }
+            None => Self::delete_job(tx, &job_id)?,
+        }
+        Ok(u64::try_from(rows.len()).unwrap_or(0))
+    }
+
+    /// A job left the technician's reach: queued work on it becomes
+    /// conflicts, the job leaves the device. Returns the conflicts created.
+    pub(crate) fn job_removed(
+        tx: &Transaction<'_>,
+        job_id: &str,
+        reason: &RejectReason,
+        message: &str,
+        me: &Actor,
+    ) -> Result<u64> {
+        let first_key: Option<String> = tx
+            .query_row(
+                "SELECT idempotency_key FROM outbox WHERE job_id = ?1 ORDER BY seq LIMIT 1",
+                [job_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let conflicts = match first_key {
+            Some(k) => Self::action_rejected(tx, &k, reason, message, None, me)?,
+            None => 0,
+        };
+        Self::delete_job(tx, job_id)?;
+        Ok(conflicts)
+    }
+
+    // ---- conflicts -----------------------------------------------------
+
+    pub(crate) fn open_conflicts(conn: &Connection) -> Result<Vec<Conflict>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, job_id, job_label, action_json, vehicle_tests_json, reason, message,
+                server_job_json, created_at FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, job_id, job_label, action, tests, reason, message, server, created_at) = row?;
+            Ok(Conflict {
+                id,
+                job_id,
+                job_label,
+                action: serde_json::from_str(&action)?,
+                vehicle_tests: serde_json::from_str(&tests)?,
+                reason: RejectReason::from(reason),
+                message,
+                server_job: server.map(|s| serde_json::from_str(&s)).transpose()?,
+                created_at,
+            })
+        })
+        .collect()
+    }
+
+    pub(crate) fn open_conflict_count(conn: &Connection) -> Result<u64> {
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Marks an open conflict resolved; returns it.
+    pub(crate) fn resolve_conflict(
+        tx: &Transaction<'_>,
+        id: i64,
+        resolution: &str,
+    ) -> Result<Conflict> {
+        let conflict = Self::open_conflicts(tx)?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(CoreError::ConflictNotFound { id })?;
+        tx.execute(
+            "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
+            params![id, now_rfc3339(), resolution],
+        )?;
+        Ok(conflict)
+    }
+
+    /// Erases the session, the sync cursor and every job-scoped local datum
+    /// (jobs, vehicle tests); the outbox must be empty or discarded.
+    pub(crate) fn clear_account(tx: &Transaction<'_>) -> Result<()> {
+        tx.execute_batch(
+            "DELETE FROM outbox; DELETE FROM jobs; DELETE FROM vehicle_tests;
+             DELETE FROM conflicts; DELETE FROM meta;",
+        )?;
+        Ok(())
+    }
+}
+
+/// Columns of a [`PendingAction`] row, in the order [`pending_from_row`] reads them.
+const OUTBOX_COLUMNS: &str = "seq, idempotency_key, job_id, action_json, base_version, \
+     performed_at, attempts, last_error, technician_id";
+
+type PendingRow = Result<(PendingAction, String)>;
+
+fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
+    let action_json: String = r.get(3)?;
+    let action = match serde_json::from_str(&action_json) {
+        Ok(a) => a,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    Ok(Ok((
+        PendingAction {
+            seq: r.get(0)?,
+            idempotency_key: r.get(1)?,
+            job_id: r.get(2)?,
+            action,
+            base_version: r.get(4)?,
+            performed_at: r.get(5)?,
+            attempts: r.get(6)?,
+            last_error: r.get(7)?,
+        },
+        r.get(8)?,
+    )))
+}
+
+fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobSummary> {
+    Ok(JobSummary {
+        id: r.get(0)?,
+        kind: r.get::<_, String>(1)?.into(),
+        status: r.get::<_, String>(2)?.into(),
+        license_plate: r.get(3)?,
+        vin: r.get(4)?,
+        custom_name: r.get(5)?,
+        vehicle_model: r.get(6)?,
+        provider_id: r.get(7)?,
+        provider_name: r.get(8)?,
+        fleet_id: r.get(9)?,
+        fleet_name: r.get(10)?,
+        planned_service_date: r.get(11)?,
+        assignee_id: r.get(12)?,
+        assignee_name: r.get(13)?,
+        vehicle_tests_required: r.get(14)?,
+        pending_actions: r.get(15)?,
+    })
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Connection settings, in one place.
+fn configure(conn: &Connection) -> Result<()> {
+    // WAL: readers never block the writer, and a commit is one append to the
+    // log instead of rewriting pages.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Durability choice. In WAL mode `synchronous = NORMAL` skips the fsync
+    // at each commit, so the last transactions can vanish on power loss
+    // (they survive a process kill -9, not a pulled battery). A queued
+    // action is a promise to the technician ("done, it will reach the
+    // cloud"), so we pay one fsync per commit: FULL makes every committed
+    // transaction durable across power loss. Commits are small and rare
+    // (one per technician action, one per sync page), so the cost is low.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Keeps temporary tables and indices of sorts in memory, off the flash.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Bounds the WAL file after checkpoints (4 MiB) so it does not grow
+    // without limit on a phone.
+    conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
+    // Another connection of the same data dir (a second CLI process) waits
+    // instead of failing at once.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! Sync with the cloud: push the outbox in order and in batches, then pull
+//! changes since the stored cursor. Each batch's results and each page of
+//! changes are applied in one transaction.
+
+pub(crate) mod client;
+
+use smartcontrol_cloud_api::{
+    self as api, ActionOutcome, ActionRequest, PushActionsRequest, RejectReason, RemovalReason,
+};
+
+use crate::error::{CoreError, Error};
+use crate::events::Event;
+use crate::model::SyncReport;
+use crate::session::StoredSession;
+use crate::store::{meta, Store};
+use crate::Inner;
+use client::ClientError;
+
+/// Maps a failed request to what the technician is told.
+pub(crate) fn public_error(e: &ClientError) -> CoreError {
+    match e {
+        ClientError::Transport(detail) => CoreError::Offline {
+            detail: detail.clone(),
+        },
+        ClientError::Http { status: 401, .. } => CoreError::SessionExpired,
+        ClientError::Http {
+            status, message, ..
+        } => CoreError::Server {
+            status: *status,
+            message: message.clone(),
+        },
+        ClientError::Malformed(detail) => CoreError::MalformedResponse {
+            detail: detail.clone(),
+        },
+    }
+}
+
+impl Inner {
+    fn session(&self) -> Result<StoredSession, CoreError> {
+        self.store
+            .read(|c| Store::meta_get(c, meta::SESSION))
+            .map_err(Error::into_public)?
+            .map(|json| serde_json::from_str(&json).map_err(|e| Error::from(e).into_public()))
+            .transpose()?
+            .ok_or(CoreError::NotLoggedIn)
+    }
+
+    fn save_session(&self, s: &StoredSession) -> Result<(), CoreError> {
+        let json = serde_json::to_string(s).map_err(|e| Error::from(e).into_public())?;
+        self.store
+            .write(|tx| Store::meta_set(tx, meta::SESSION, Some(&json)))
+            .map_err(Error::into_public)
+    }
+
+    async fn refresh(&self, session: &mut StoredSession) -> Result<(), CoreError> {
+        let tokens = self
+            .retry
+            .run("refresh", || self.client.refresh(&session.refresh_token))
+            .await
+            .map_err(|e| public_error(&e))?;
+        let account = session.account.clone();
+        *session = StoredSession::from_tokens(tokens);
+        session.account = account;
+        self.save_session(session)
+    }
+
+    /// Runs an authenticated request with retries, refreshing the access
+    /// token before it expires and once more if the cloud says it has.
+    async fn authed<T, F, Fut>(
+        &self,
+        what: &str,
+        session: &mut StoredSession,
+        op: F,
+    ) -> Result<T, ClientError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        if session.needs_refresh() {
+            if let Err(e) = self.refresh(session).await {
+                tracing::warn!(error = %e, "token refresh failed");
+            }
+        }
+        let token = session.access_token.clone();
+        match self.retry.run(what, || op(token.clone())).await {
+            Err(e) if e.is_unauthorized() && e.code() == Some("token_expired") => {
+                self.refresh(session).await.map_err(|_| e.clone())?;
+                let token = session.access_token.clone();
+                self.retry.run(what, || op(token.clone())).await
+            }
+            other => other,
+        }
+    }
+
+    /// One full sync: push, then pull.
+    pub(crate) async fn sync_once(&self, report: &mut SyncReport) -> Result<(), CoreError> {
+        let mut session = self.session()?;
+        self.push(&mut session, report).await?;
+        self.pull(&mut session, report).await
+    }
+
+    async fn push(
+        &self,
+        session: &mut StoredSession,
+        report: &mut SyncReport,
+    ) -> Result<(), CoreError> {
+        let me = session.actor();
+        loop {
+            let batch = self
+                .store
+                .read(|c| Store::pending_batch(c, api::MAX_ACTIONS_PER_PUSH))
+                .map_err(Error::into_public)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let keys: Vec<String> = batch.iter().map(|p| p.idempotency_key.clone()).collect();
+            let body = PushActionsRequest {
+                actions: batch
+                    .into_iter()
+                    .map(|p| ActionRequest {
+                        idempotency_key: p.idempotency_key,
+                        job_id: p.job_id,
+                        base_version: p.base_version,
+                        performed_at: p.performed_at,
+                        action: p.action,
+                    })
+                    .collect(),
+            };
+            let resp = match self
+                .authed("push", session, |token| {
+                    let client = self.client.clone();
+                    let body = &body;
+                    async move { client.push(&token, body).await }
+                })
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    self.store
+                        .note_attempt(&keys, &e.to_string())
+                        .map_err(Error::into_public)?;
+                    return Err(public_error(&e));
+                }
+            };
+            // The cloud must answer every action, in order; anything else is
+            // not applied at all (the batch is retried next time).
+            let answered: Vec<&str> = resp
+                .results
+                .iter()
+                .map(|r| r.idempotency_key.as_str())
+                .collect();
+            if answered != keys.iter().map(String::as_str).collect::<Vec<_>>() {
+                return Err(CoreError::MalformedResponse {
+                    detail: format!(
+                        "push answered {} results for {} actions, or out of order",
+                        answered.len(),
+                        keys.len()
+                    ),
+                });
+            }
+            let mut ended = Vec::new();
+            let (applied, rejected) = self
+                .store
+                .write(|tx| {
+                    let (mut applied, mut rejected) = (0, 0);
+                    for r in &resp.results {
+                        match &r.outcome {
+                            ActionOutcome::Applied { job } => {
+                                if Store::action_applied(tx, &r.idempotency_key, job, &me)? {
+                                    ended.push((job.id.clone(), job.status.to_string()));
+                                }
+                                applied += 1;
+                            }
+                            ActionOutcome::Rejected {
+                                reason,
+                                message,
+                                job,
+                            } => {
+                                rejected += Store::action_rejected(
+                                    tx,
+                                    &r.idempotency_key,
+                                    reason,
+                                    message,
+                                    job.as_ref(),
+                                    &me,
+                                )?;
+                            }
+                        }
+                    }
+                    Ok((applied, rejected))
+                })
+                .map_err(Error::into_public)?;
+            report.applied += applied;
+            report.rejected += rejected;
+            for (job_id, reason) in ended {
+                self.events.emit(Event::AccessEnded { job_id, reason });
+            }
+            if rejected > 0 {
+                self.emit_counts();
+            }
+        }
+    }
+
+    async fn pull(
+        &self,
+        session: &mut StoredSession,
+        report: &mut SyncReport,
+    ) -> Result<(), CoreError> {
+        let me = session.actor();
+        loop {
+            let cursor = self
+                .store
+                .read(|c| Store::meta_get(c, meta::CURSOR))
+                .map_err(Error::into_public)?;
+            let page = self
+                .authed("pull", session, |token| {
+                    let client = self.client.clone();
+                    let cursor = cursor.clone();
+                    async move { client.changes(&token, cursor.as_deref()).await }
+                })
+                .await
+                .map_err(|e| public_error(&e))?;
+            let has_more = page.has_more;
+            if page.jobs.is_empty()
+                && page.removed.is_empty()
+                && cursor.as_deref() == Some(page.cursor.as_str())
+            {
+                return Ok(());
+            }
+            report.jobs_received += page.jobs.len() as u64;
+            report.jobs_removed += page.removed.len() as u64;
+            let me2 = me.clone();
+            let inner = self.store.clone();
+            // Applying up to 10,000 jobs is blocking work: keep it off the
+            // async workers.
+            let (ended, conflicts) = tokio::task::spawn_blocking(move || {
+                inner.write(|tx| {
+                    let mut ended = Vec::new();
+                    let mut conflicts = 0;
+                    for job in &page.jobs {
+                        if Store::upsert_cloud_job(tx, job, &me2)? {
+                            let why = if job.status.is_final() {
+                                job.status.to_string()
+                            } else {
+                                RemovalReason::TakenOver.to_string()
+                            };
+                            ended.push((job.id.clone(), why));
+                        }
+                    }
+                    for removed in &page.removed {
+                        let reason = removal_as_rejection(&removed.reason);
+                        let message = format!("the job left your reach: {}", removed.reason);
+                        conflicts +=
+                            Store::job_removed(tx, &removed.job_id, &reason, &message, &me2)?;
+                        ended.push((removed.job_id.clone(), removed.reason.to_string()));
+                    }
+                    Store::meta_set(tx, meta::CURSOR, Some(&page.cursor))?;
+                    Ok((ended, conflicts))
+                })
+            })
+            .await
+            .map_err(|e| CoreError::Storage {
+                detail: format!("sync worker failed: {e}"),
+            })?
+            .map_err(Error::into_public)?;
+            report.rejected += conflicts;
+            for (job_id, reason) in ended {
+                tracing::info!(job_id, reason, "vehicle access for job ended");
+                self.events.emit(Event::AccessEnded { job_id, reason });
+            }
+            self.events.emit(Event::JobsChanged { job_ids: vec![] });
+            if conflicts > 0 {
+                self.emit_counts();
+            }
+            if !has_more {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A job leaving reach with queued work: the reason its conflicts carry.
+fn removal_as_rejection(r: &RemovalReason) -> RejectReason {
+    match r {
+        RemovalReason::TakenOver => RejectReason::TakenOver,
+        RemovalReason::Unassigned => RejectReason::Unassigned,
+        RemovalReason::ConnectionDeleted => RejectReason::ConnectionDeleted,
+        RemovalReason::Deleted => RejectReason::NotFound,
+        RemovalReason::Other(s) => RejectReason::Other(s.clone()),
+    }
+}
