@@ -846,3 +846,6 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

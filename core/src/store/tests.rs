@@ -1,0 +1,316 @@
+//! Unit tests of the store: views, durable actions, replay, conflicts.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use smartcontrol_cloud_api::{JobKind, RemovalReason, Technician};
+
+fn me() -> Actor {
+    Actor {
+        id: "t-anna".into(),
+        name: "Anna".into(),
+    }
+}
+
+fn ben() -> Technician {
+    Technician {
+        id: "t-ben".into(),
+        name: "Ben".into(),
+    }
+}
+
+pub(crate) fn cloud_job(id: &str, plate: &str, status: JobStatus) -> Job {
+    Job {
+        id: id.into(),
+        provider_id: "p1".into(),
+        provider_name: "Shared Mobility".into(),
+        fleet_id: "f1".into(),
+        fleet_name: "Berlin Fleet".into(),
+        kind: JobKind::Installation,
+        status,
+        vin: Some(format!("WVWZZZ1JZ{id:0>8}")),
+        license_plate: Some(plate.into()),
+        custom_name: Some(format!("Car {plate}")),
+        vehicle_model: None,
+        installation_variant: None,
+        central_lock_connection_type: None,
+        fuel_type: None,
+        hardware: None,
+        cloudboxx_config_preset: None,
+        master_data: Default::default(),
+        planned_service_date: None,
+        instructions: None,
+        assigned_company_id: Some("c1".into()),
+        assignee: None,
+        installation_started_at: None,
+        failure_comment: None,
+        vehicle_tests_required: false,
+        version: 1,
+        updated_at: "2026-11-23T10:00:00Z".into(),
+    }
+}
+
+fn store_with(jobs: &[Job]) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    store
+        .write(|tx| {
+            for j in jobs {
+                Store::upsert_cloud_job(tx, j, &me())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    (dir, store)
+}
+
+fn view(store: &Store, view: JobView) -> Vec<String> {
+    store
+        .jobs(Some("t-anna"), &JobQuery::view(view))
+        .unwrap()
+        .jobs
+        .into_iter()
+        .map(|j| j.id)
+        .collect()
+}
+
+#[test]
+fn views_reflect_queued_actions_at_once() {
+    let (_d, store) = store_with(&[
+        cloud_job("1", "B-SC 1", JobStatus::Assigned),
+        cloud_job("2", "B-SC 2", JobStatus::Assigned),
+    ]);
+    assert_eq!(view(&store, JobView::Available), ["1", "2"]);
+    let q = store.queue_action(&me(), "1", Action::Claim).unwrap();
+    assert_eq!(q.status, JobStatus::Running);
+    assert_eq!(q.pending_actions, 1);
+    assert_eq!(view(&store, JobView::Available), ["2"]);
+    let mine = store
+        .jobs(Some("t-anna"), &JobQuery::view(JobView::Mine))
+        .unwrap();
+    assert_eq!(mine.jobs.len(), 1);
+    assert_eq!(mine.jobs[0].pending_actions, 1, "marked as waiting for sync");
+    store
+        .queue_action(
+            &me(),
+            "1",
+            Action::CompleteFailed {
+                comment: "no CAN access".into(),
+                report: JobReport::default(),
+            },
+        )
+        .unwrap();
+    assert_eq!(view(&store, JobView::Done), ["1"]);
+    let detail = store.job("1").unwrap();
+    assert_eq!(detail.failure_comment.as_deref(), Some("no CAN access"));
+    assert_eq!(detail.pending.len(), 2);
+    assert_eq!(detail.pending[0].base_version, 1);
+}
+
+#[test]
+fn a_refused_action_changes_nothing() {
+    let (_d, store) = store_with(&[cloud_job("1", "B-SC 1", JobStatus::Assigned)]);
+    let err = store
+        .queue_action(&me(), "1", Action::StartInstallation)
+        .unwrap_err()
+        .into_public();
+    assert!(matches!(err, CoreError::ActionRefused { .. }), "{err}");
+    assert_eq!(store.pending_all().unwrap().len(), 0);
+    assert_eq!(view(&store, JobView::Available), ["1"]);
+    let missing = store.queue_action(&me(), "nope", Action::Claim).unwrap_err();
+    assert!(matches!(
+        missing.into_public(),
+        CoreError::JobNotFound { .. }
+    ));
+}
+
+#[test]
+fn search_and_filters_match_plate_vin_name_provider() {
+    let mut other = cloud_job("3", "HH-XY 9", JobStatus::Assigned);
+    other.provider_id = "p2".into();
+    other.provider_name = "Other Provider".into();
+    other.fleet_id = "f2".into();
+    other.fleet_name = "Hamburg Fleet".into();
+    let (_d, store) = store_with(&[
+        cloud_job("1", "B-SC 1042", JobStatus::Assigned),
+        cloud_job("2", "B-SC 2000", JobStatus::Assigned),
+        other,
+    ]);
+    let search = |s: &str| {
+        let mut q = JobQuery::view(JobView::All);
+        q.search = Some(s.into());
+        store
+            .jobs(None, &q)
+            .unwrap()
+            .jobs
+            .into_iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search("sc 10"), ["1"]);
+    assert_eq!(search("00000002"), ["2"], "VIN");
+    assert_eq!(search("car hh"), ["3"], "custom name");
+    assert_eq!(search("other prov"), ["3"], "provider");
+    assert_eq!(search("100%"), Vec::<String>::new(), "LIKE wildcards are literal");
+    let mut q = JobQuery::view(JobView::All);
+    q.provider = Some("other provider".into());
+    assert_eq!(store.jobs(None, &q).unwrap().total, 1);
+    q.provider = None;
+    q.fleet = Some("f1".into());
+    assert_eq!(store.jobs(None, &q).unwrap().total, 2);
+}
+
+#[test]
+fn cloud_updates_keep_queued_actions_applied_on_top() {
+    let (_d, store) = store_with(&[cloud_job("1", "B-SC 1", JobStatus::Assigned)]);
+    store.queue_action(&me(), "1", Action::Claim).unwrap();
+    // The provider edits something unrelated while the claim is queued.
+    let mut updated = cloud_job("1", "B-SC 1", JobStatus::Assigned);
+    updated.instructions = Some("use the SKM".into());
+    updated.version = 2;
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &updated, &me()))
+        .unwrap();
+    let d = store.job("1").unwrap();
+    assert_eq!(d.summary.status, JobStatus::Running, "claim still applied");
+    assert_eq!(d.cloud.instructions.as_deref(), Some("use the SKM"));
+}
+
+#[test]
+fn a_rejection_keeps_the_work_as_conflicts_and_restores_cloud_truth() {
+    let (_d, store) = store_with(&[
+        cloud_job("1", "B-SC 1", JobStatus::Running),
+        cloud_job("2", "B-SC 2", JobStatus::Assigned),
+    ]);
+    // Locally the job is Anna's.
+    let mut mine = cloud_job("1", "B-SC 1", JobStatus::Running);
+    mine.assignee = Some(Technician {
+        id: "t-anna".into(),
+        name: "Anna".into(),
+    });
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &mine, &me()))
+        .unwrap();
+    store
+        .record_vehicle_tests(
+            "1",
+            &[VehicleTestResult {
+                test: "doors".into(),
+                passed: true,
+                measured: None,
+                hint: None,
+                at: "2026-11-23T10:00:00Z".into(),
+            }],
+        )
+        .unwrap();
+    let start = store
+        .queue_action(&me(), "1", Action::StartInstallation)
+        .unwrap();
+    store
+        .queue_action(
+            &me(),
+            "1",
+            Action::CompleteSucceeded {
+                report: JobReport::default(),
+            },
+        )
+        .unwrap();
+    store.queue_action(&me(), "2", Action::Claim).unwrap();
+    // Ben took job 1 over meanwhile: the cloud refuses the first action.
+    let mut truth = mine.clone();
+    truth.assignee = Some(ben());
+    truth.version = 3;
+    let n = store
+        .write(|tx| {
+            Store::action_rejected(
+                tx,
+                &start.idempotency_key,
+                &RejectReason::TakenOver,
+                "Ben took the job over",
+                Some(&truth),
+                &me(),
+            )
+        })
+        .unwrap();
+    assert_eq!(n, 2, "the refused action and the one queued after it");
+    let conflicts = store.read(Store::open_conflicts).unwrap();
+    assert_eq!(conflicts.len(), 2);
+    assert_eq!(conflicts[0].reason, RejectReason::TakenOver);
+    assert_eq!(conflicts[0].job_label, "B-SC 1");
+    assert_eq!(conflicts[0].vehicle_tests.len(), 1, "test results kept");
+    assert_eq!(conflicts[1].reason, RejectReason::PrecedingActionRejected);
+    assert!(matches!(
+        conflicts[1].action,
+        Action::CompleteSucceeded { .. }
+    ));
+    // The other job's action is untouched; job 1 is Ben's now.
+    let pending = store.pending_all().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].job_id, "2");
+    let d = store.job("1").unwrap();
+    assert_eq!(d.summary.assignee_name.as_deref(), Some("Ben"));
+    assert_eq!(view(&store, JobView::Colleagues), ["1"]);
+    // Dismissing closes it; it cannot be dismissed twice.
+    store
+        .write(|tx| Store::resolve_conflict(tx, conflicts[0].id, "dismissed"))
+        .unwrap();
+    let again = store
+        .write(|tx| Store::resolve_conflict(tx, conflicts[0].id, "dismissed"))
+        .unwrap_err();
+    assert!(matches!(
+        again.into_public(),
+        CoreError::ConflictNotFound { .. }
+    ));
+}
+
+#[test]
+fn a_job_leaving_reach_takes_its_queued_work_to_conflicts() {
+    let (_d, store) = store_with(&[cloud_job("1", "B-SC 1", JobStatus::Assigned)]);
+    store.queue_action(&me(), "1", Action::Claim).unwrap();
+    let n = store
+        .write(|tx| {
+            Store::job_removed(
+                tx,
+                "1",
+                &RejectReason::ConnectionDeleted,
+                &format!("left: {}", RemovalReason::ConnectionDeleted),
+                &me(),
+            )
+        })
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(store.job("1").is_err());
+    assert_eq!(store.pending_all().unwrap().len(), 0);
+    assert_eq!(store.read(Store::open_conflict_count).unwrap(), 1);
+}
+
+#[test]
+fn queued_actions_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|tx| {
+                Store::upsert_cloud_job(tx, &cloud_job("1", "B-SC 1", JobStatus::Assigned), &me())
+            })
+            .unwrap();
+        store.queue_action(&me(), "1", Action::Claim).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.pending_all().unwrap().len(), 1);
+    assert_eq!(view(&store, JobView::Mine), ["1"]);
+}
+
+#[test]
+fn pragmas_are_durable() {
+    let (_d, store) = store_with(&[]);
+    store
+        .read(|c| {
+            let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+            assert_eq!(mode, "wal");
+            assert_eq!(sync, 2, "FULL");
+            Ok(())
+        })
+        .unwrap();
+}
