@@ -1,0 +1,168 @@
+//! SQLite schema (numbered migrations) and connection setup.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+
+/// The numbered migrations of the simulated cloud's database.
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+CREATE TABLE providers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE fleets (
+    id TEXT PRIMARY KEY,
+    provider_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX fleets_provider ON fleets(provider_id);
+CREATE TABLE companies (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL
+);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    company_id TEXT,
+    provider_id TEXT,
+    role TEXT NOT NULL CHECK (role IN ('TECHNICIAN', 'ADMIN', 'PROVIDER')),
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name TEXT NOT NULL,
+    salt TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    totp_secret TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX users_company ON users(company_id);
+CREATE TABLE tokens (
+    token TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('ACCESS', 'REFRESH')),
+    user_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+CREATE TABLE connections (
+    id TEXT PRIMARY KEY,
+    fleet_id TEXT NOT NULL,
+    company_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'ACCEPTED', 'DECLINED', 'DELETED')),
+    invited_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    invite_token TEXT NOT NULL UNIQUE,
+    responded_at INTEGER
+);
+CREATE INDEX connections_company ON connections(company_id, fleet_id, status);
+CREATE INDEX connections_fleet ON connections(fleet_id);
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    provider_id TEXT NOT NULL,
+    fleet_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    vin TEXT,
+    license_plate TEXT,
+    custom_name TEXT,
+    vehicle_model_id TEXT,
+    vehicle_model_name TEXT,
+    installation_variant TEXT,
+    central_lock_connection_type TEXT,
+    fuel_type TEXT,
+    hardware TEXT,
+    cloudboxx_config_preset TEXT,
+    master_data TEXT NOT NULL DEFAULT '{}',
+    planned_service_date TEXT,
+    instructions TEXT,
+    assigned_company_id TEXT,
+    assignee_id TEXT,
+    assignee_name TEXT,
+    installation_started_at TEXT,
+    failure_comment TEXT,
+    vehicle_tests_required INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX jobs_seq ON jobs(seq);
+CREATE INDEX jobs_company_seq ON jobs(assigned_company_id, seq);
+CREATE INDEX jobs_provider ON jobs(provider_id, status);
+CREATE INDEX jobs_fleet ON jobs(fleet_id, assigned_company_id);
+CREATE TABLE job_removals (
+    seq INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    company_id TEXT NOT NULL,
+    technician_id TEXT,
+    except_technician_id TEXT,
+    reason TEXT NOT NULL
+);
+CREATE INDEX job_removals_company_seq ON job_removals(company_id, seq);
+CREATE INDEX job_removals_job ON job_removals(job_id);
+CREATE TABLE idempotency (
+    technician_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (technician_id, key)
+);
+CREATE TABLE job_reports (
+    job_id TEXT PRIMARY KEY,
+    report TEXT NOT NULL,
+    comment TEXT,
+    technician_id TEXT NOT NULL,
+    submitted_at TEXT NOT NULL
+);
+CREATE TABLE seq_counter (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+INSERT INTO seq_counter (id, value) VALUES (1, 0);
+"#,
+)];
+
+/// Opens (or creates) the database at `path`, or an in-memory one for
+/// `None`, and brings its schema up to date.
+pub fn open(path: Option<&Path>) -> anyhow::Result<Connection> {
+    let mut conn = match path {
+        Some(p) => {
+            let conn = Connection::open(p)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn
+        }
+        None => Connection::open_in_memory()?,
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// Takes the next value of the global change sequence.
+pub fn next_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "UPDATE seq_counter SET value = value + 1 WHERE id = 1 RETURNING value",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// The current value of the global change sequence.
+pub fn current_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT value FROM seq_counter WHERE id = 1", [], |r| {
+        r.get(0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(Migrations::from_slice(MIGRATIONS).validate().is_ok());
+    }
+}

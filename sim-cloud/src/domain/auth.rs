@@ -1,0 +1,278 @@
+//! Accounts, passwords, TOTP and tokens.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use smartcontrol_cloud_api::{LoginRequest, TokenResponse, UserInfo};
+use totp_rs::{Algorithm, Secret, TOTP};
+
+use super::{new_id, AuthUser, SimAdmin};
+use crate::error::{SimError, SimResult};
+use crate::model::Role;
+
+/// Lifetime of refresh tokens.
+pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// `sha256(salt + password)` as hex.
+pub(crate) fn hash_password(salt: &str, password: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(password.as_bytes());
+    let digest = h.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The TOTP generator of a base32 secret (SHA1, 6 digits, 30 s, skew 1).
+pub fn totp_for_secret(base32_secret: &str) -> SimResult<TOTP> {
+    let bytes = Secret::Encoded(base32_secret.to_owned())
+        .to_bytes()
+        .map_err(|e| SimError::bad_request(format!("invalid TOTP secret: {e:?}")))?;
+    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes)
+        .map_err(|e| SimError::bad_request(format!("invalid TOTP secret: {e}")))
+}
+
+/// The current 6-digit code of a base32 secret (for tests and demos).
+pub fn current_totp_code(base32_secret: &str) -> SimResult<String> {
+    totp_for_secret(base32_secret)?
+        .generate_current()
+        .map_err(|e| SimError::internal(format!("clock error: {e}")))
+}
+
+struct UserRow {
+    user: AuthUser,
+    salt: String,
+    password_hash: String,
+    totp_secret: Option<String>,
+}
+
+const USER_SELECT: &str = "SELECT u.id, u.name, u.email, u.role, u.company_id, u.provider_id, \
+     COALESCE(c.name, p.name, ''), u.salt, u.password_hash, u.totp_secret \
+     FROM users u LEFT JOIN companies c ON c.id = u.company_id LEFT JOIN providers p ON p.id = u.provider_id";
+
+fn read_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    let role: String = r.get(3)?;
+    Ok(UserRow {
+        user: AuthUser {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            email: r.get(2)?,
+            role: Role::parse(&role).unwrap_or(Role::Technician),
+            company_id: r.get(4)?,
+            provider_id: r.get(5)?,
+            org_name: r.get(6)?,
+        },
+        salt: r.get(7)?,
+        password_hash: r.get(8)?,
+        totp_secret: r.get(9)?,
+    })
+}
+
+fn user_info(u: &AuthUser) -> UserInfo {
+    UserInfo {
+        id: u.id.clone(),
+        name: u.name.clone(),
+        email: u.email.clone(),
+        role: u.role.as_str().to_owned(),
+        company_id: u
+            .company_id
+            .clone()
+            .or_else(|| u.provider_id.clone())
+            .unwrap_or_default(),
+        company_name: u.org_name.clone(),
+    }
+}
+
+/// Inserts a user row; e-mail must be unique.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_user(
+    conn: &Connection,
+    company_id: Option<&str>,
+    provider_id: Option<&str>,
+    role: Role,
+    email: &str,
+    name: &str,
+    password: &str,
+    totp_secret: Option<&str>,
+    now: &str,
+) -> SimResult<String> {
+    if email.trim().is_empty() || !email.contains('@') {
+        return Err(SimError::bad_request("a valid e-mail is required"));
+    }
+    if password.is_empty() {
+        return Err(SimError::bad_request("a password is required"));
+    }
+    if let Some(s) = totp_secret {
+        totp_for_secret(s)?;
+    }
+    let exists = conn
+        .query_row("SELECT 1 FROM users WHERE email = ?1", [email], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if exists {
+        return Err(SimError::conflict(format!(
+            "e-mail {email} is already registered"
+        )));
+    }
+    let id = new_id();
+    let salt = new_id();
+    conn.execute(
+        "INSERT INTO users (id, company_id, provider_id, role, email, name, salt, password_hash, totp_secret, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            id,
+            company_id,
+            provider_id,
+            role.as_str(),
+            email,
+            name,
+            salt,
+            hash_password(&salt, password),
+            totp_secret,
+            now
+        ],
+    )?;
+    Ok(id)
+}
+
+impl SimAdmin {
+    fn issue_tokens(&self, conn: &Connection, user: &AuthUser) -> SimResult<TokenResponse> {
+        let now = self.now().timestamp();
+        let ttl = self.access_ttl();
+        let access = format!("at_{}", uuid::Uuid::new_v4().simple());
+        let refresh = format!("rt_{}", uuid::Uuid::new_v4().simple());
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO tokens (token, kind, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        stmt.execute(params![access, "ACCESS", user.id, now + ttl])?;
+        stmt.execute(params![
+            refresh,
+            "REFRESH",
+            user.id,
+            now + REFRESH_TOKEN_TTL_SECS
+        ])?;
+        Ok(TokenResponse {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: ttl,
+            user: user_info(user),
+        })
+    }
+
+    /// `POST /api/v1/auth/login`: checks password and, when the account has
+    /// a TOTP secret, the code; issues an access and a refresh token.
+    pub fn login(&self, req: &LoginRequest) -> SimResult<TokenResponse> {
+        self.with_tx(|tx| {
+            let row = tx
+                .query_row(
+                    &format!("{USER_SELECT} WHERE u.email = ?1"),
+                    [&req.email],
+                    read_user,
+                )
+                .optional()?;
+            let Some(row) = row else {
+                return Err(SimError::new(
+                    401,
+                    "invalid_credentials",
+                    "unknown e-mail or wrong password",
+                ));
+            };
+            if hash_password(&row.salt, &req.password) != row.password_hash {
+                return Err(SimError::new(
+                    401,
+                    "invalid_credentials",
+                    "unknown e-mail or wrong password",
+                ));
+            }
+            if let Some(secret) = &row.totp_secret {
+                let Some(code) = req.totp.as_deref().filter(|c| !c.trim().is_empty()) else {
+                    return Err(SimError::new(
+                        401,
+                        "totp_required",
+                        "this account requires a TOTP code",
+                    ));
+                };
+                let ok = totp_for_secret(secret)?
+                    .check_current(code.trim())
+                    .map_err(|e| SimError::internal(format!("clock error: {e}")))?;
+                if !ok {
+                    return Err(SimError::new(401, "invalid_totp", "wrong TOTP code"));
+                }
+            }
+            tracing::debug!(user = %row.user.email, "login");
+            self.issue_tokens(tx, &row.user)
+        })
+    }
+
+    /// `POST /api/v1/auth/refresh`: rotates the refresh token.
+    pub fn refresh(&self, refresh_token: &str) -> SimResult<TokenResponse> {
+        let now = self.now().timestamp();
+        self.with_tx(|tx| {
+            let found: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT user_id, expires_at FROM tokens WHERE token = ?1 AND kind = 'REFRESH'",
+                    [refresh_token],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((user_id, expires_at)) = found else {
+                return Err(SimError::unauthorized("invalid refresh token"));
+            };
+            tx.execute("DELETE FROM tokens WHERE token = ?1", [refresh_token])?;
+            if expires_at <= now {
+                return Err(SimError::unauthorized("refresh token expired"));
+            }
+            let user = tx
+                .query_row(
+                    &format!("{USER_SELECT} WHERE u.id = ?1"),
+                    [&user_id],
+                    read_user,
+                )
+                .optional()?
+                .ok_or_else(|| SimError::unauthorized("user no longer exists"))?;
+            self.issue_tokens(tx, &user.user)
+        })
+    }
+
+    /// The user behind an access token: 401 `unauthorized` when unknown,
+    /// 401 `token_expired` when expired.
+    pub fn authenticate(&self, access_token: &str) -> SimResult<AuthUser> {
+        let now = self.now().timestamp();
+        self.with_db(|conn| {
+            let found: Option<(String, i64)> = conn
+                .prepare_cached(
+                    "SELECT user_id, expires_at FROM tokens WHERE token = ?1 AND kind = 'ACCESS'",
+                )?
+                .query_row([access_token], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((user_id, expires_at)) = found else {
+                return Err(SimError::unauthorized("invalid access token"));
+            };
+            if expires_at <= now {
+                return Err(SimError::new(
+                    401,
+                    "token_expired",
+                    "the access token has expired",
+                ));
+            }
+            let user = conn
+                .prepare_cached(&format!("{USER_SELECT} WHERE u.id = ?1"))?
+                .query_row([&user_id], read_user)
+                .optional()?
+                .ok_or_else(|| SimError::unauthorized("user no longer exists"))?;
+            Ok(user.user)
+        })
+    }
+
+    /// Looks a user up by e-mail (in-process; no password needed).
+    pub fn user_by_email(&self, email: &str) -> SimResult<AuthUser> {
+        self.with_db(|conn| {
+            conn.query_row(
+                &format!("{USER_SELECT} WHERE u.email = ?1"),
+                [email],
+                read_user,
+            )
+            .optional()?
+            .map(|u| u.user)
+            .ok_or_else(|| SimError::not_found(format!("no user {email}")))
+        })
+    }
+}

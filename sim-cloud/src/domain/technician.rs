@@ -1,0 +1,390 @@
+//! The technician API: changes feed and action push.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{params, Connection as Db, OptionalExtension};
+use smartcontrol_cloud_api::{
+    Action, ActionOutcome, ActionRequest, ActionResult, ChangesResponse, Job, JobStatus,
+    PushActionsRequest, PushActionsResponse, RejectReason, RemovalReason, RemovedJob, Technician,
+    MAX_ACTIONS_PER_PUSH, MAX_CHANGES_PAGE,
+};
+
+use super::{
+    has_accepted_connection, load_job, read_job, record_removal, rfc3339, save_changed_job,
+    AuthUser, SimAdmin, StoredJob, JOB_SELECT,
+};
+use crate::error::{SimError, SimResult};
+
+/// Whether technician `tech_id` of `company_id` may see `job` (given the
+/// fleet connection is ACCEPTED).
+fn visible_to(job: &Job, company_id: &str, tech_id: &str) -> bool {
+    if job.assigned_company_id.as_deref() != Some(company_id) {
+        return false;
+    }
+    match &job.status {
+        JobStatus::Assigned | JobStatus::Running => true,
+        JobStatus::Succeeded | JobStatus::Failed => {
+            job.assignee.as_ref().is_some_and(|a| a.id == tech_id)
+        }
+        _ => false,
+    }
+}
+
+struct Rejection {
+    reason: RejectReason,
+    message: String,
+}
+
+fn reject(reason: RejectReason, message: impl Into<String>) -> Rejection {
+    Rejection {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// The job as the technician may see it now, if at all.
+fn visible_job(conn: &Db, job_id: &str, company_id: &str, tech_id: &str) -> SimResult<Option<Job>> {
+    let Some(stored) = load_job(conn, job_id)? else {
+        return Ok(None);
+    };
+    if visible_to(&stored.job, company_id, tech_id)
+        && has_accepted_connection(conn, &stored.job.fleet_id, company_id)?
+    {
+        Ok(Some(stored.job))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Explains why a job is out of the company's reach.
+fn unreachable_reason(
+    conn: &Db,
+    job: Option<&StoredJob>,
+    job_id: &str,
+    company_id: &str,
+    tech_id: &str,
+) -> SimResult<Rejection> {
+    if let Some(s) = job {
+        if s.job.assigned_company_id.as_deref() == Some(company_id) && s.job.status.is_final() {
+            let holder = s.job.assignee.as_ref().map_or("", |a| a.id.as_str());
+            if holder != tech_id {
+                return Ok(reject(
+                    RejectReason::TakenOver,
+                    "another technician finished the job",
+                ));
+            }
+        }
+    }
+    let reason: Option<String> = conn
+        .query_row(
+            "SELECT reason FROM job_removals WHERE job_id = ?1 AND company_id = ?2 ORDER BY seq DESC LIMIT 1",
+            [job_id, company_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match reason.map(RemovalReason::from) {
+        Some(RemovalReason::Unassigned) => {
+            reject(RejectReason::Unassigned, "the provider withdrew the job")
+        }
+        Some(RemovalReason::ConnectionDeleted) => reject(
+            RejectReason::ConnectionDeleted,
+            "the fleet connection was deleted",
+        ),
+        Some(RemovalReason::TakenOver) => {
+            reject(RejectReason::TakenOver, "another technician holds the job")
+        }
+        _ => reject(RejectReason::NotFound, "no such job"),
+    })
+}
+
+fn is_holder(job: &Job, tech_id: &str) -> bool {
+    job.assignee.as_ref().is_some_and(|a| a.id == tech_id)
+}
+
+/// Applies one action; `Ok(Err)` is a rejection, `Ok(Ok(job))` the new job.
+fn apply_one(
+    conn: &Db,
+    tech: &AuthUser,
+    company_id: &str,
+    req: &ActionRequest,
+    now: &str,
+) -> SimResult<Result<Job, Rejection>> {
+    let stored = load_job(conn, &req.job_id)?;
+    let reachable = match &stored {
+        Some(s) => {
+            visible_to(&s.job, company_id, &tech.id)
+                && has_accepted_connection(conn, &s.job.fleet_id, company_id)?
+        }
+        None => false,
+    };
+    let mut job = match (stored, reachable) {
+        (Some(s), true) => s.job,
+        (s, _) => {
+            return Ok(Err(unreachable_reason(
+                conn,
+                s.as_ref(),
+                &req.job_id,
+                company_id,
+                &tech.id,
+            )?))
+        }
+    };
+    let me = Technician {
+        id: tech.id.clone(),
+        name: tech.name.clone(),
+    };
+    let mine = is_holder(&job, &tech.id);
+    let status = job.status.clone();
+    let taken = || reject(RejectReason::TakenOver, "another technician holds the job");
+    let invalid = |what: &str| {
+        reject(
+            RejectReason::InvalidTransition,
+            format!("cannot {what} a job in status {status}"),
+        )
+    };
+    let mut changed = true;
+    match &req.action {
+        Action::Claim => match &job.status {
+            JobStatus::Assigned => {
+                job.status = JobStatus::Running;
+                job.assignee = Some(me);
+                job.installation_started_at = None;
+            }
+            JobStatus::Running if mine => changed = false,
+            JobStatus::Running => return Ok(Err(taken())),
+            _ => return Ok(Err(invalid("claim"))),
+        },
+        Action::Withdraw => match &job.status {
+            JobStatus::Running if mine => {
+                job.status = JobStatus::Assigned;
+                job.assignee = None;
+                job.installation_started_at = None;
+            }
+            JobStatus::Running => return Ok(Err(taken())),
+            _ => return Ok(Err(invalid("withdraw"))),
+        },
+        Action::TakeOver => match &job.status {
+            JobStatus::Running if mine => changed = false,
+            JobStatus::Assigned | JobStatus::Running => {
+                job.status = JobStatus::Running;
+                job.assignee = Some(me);
+                job.installation_started_at = None;
+            }
+            _ => return Ok(Err(invalid("take over"))),
+        },
+        Action::StartInstallation => match &job.status {
+            JobStatus::Running if mine => {
+                if job.installation_started_at.is_some() {
+                    changed = false;
+                } else {
+                    job.installation_started_at = Some(req.performed_at.clone());
+                }
+            }
+            JobStatus::Running => return Ok(Err(taken())),
+            _ => return Ok(Err(invalid("start the installation of"))),
+        },
+        Action::CompleteSucceeded { report } => match &job.status {
+            JobStatus::Running if mine => {
+                if job.vehicle_tests_required
+                    && (report.vehicle_tests.is_empty()
+                        || report.vehicle_tests.iter().any(|t| !t.passed))
+                {
+                    return Ok(Err(reject(
+                        RejectReason::VehicleTestsRequired,
+                        "the job requires passed vehicle tests before it can succeed",
+                    )));
+                }
+                job.status = JobStatus::Succeeded;
+                store_report(conn, &job.id, report, None, &tech.id, now)?;
+            }
+            JobStatus::Running => return Ok(Err(taken())),
+            _ => return Ok(Err(invalid("complete"))),
+        },
+        Action::CompleteFailed { comment, report } => {
+            if comment.trim().is_empty() {
+                return Ok(Err(reject(
+                    RejectReason::Invalid,
+                    "a failed job requires a comment",
+                )));
+            }
+            match &job.status {
+                JobStatus::Running if mine => {
+                    job.status = JobStatus::Failed;
+                    job.failure_comment = Some(comment.clone());
+                    store_report(conn, &job.id, report, Some(comment), &tech.id, now)?;
+                }
+                JobStatus::Running => return Ok(Err(taken())),
+                _ => return Ok(Err(invalid("complete"))),
+            }
+        }
+    }
+    if changed {
+        save_changed_job(conn, &mut job, now)?;
+        if job.status.is_final() {
+            // Colleagues saw it as a colleague's RUNNING job; now it is gone for them.
+            record_removal(
+                conn,
+                &job.id,
+                company_id,
+                Some(&tech.id),
+                RemovalReason::TakenOver.as_str(),
+            )?;
+        }
+    }
+    Ok(Ok(job))
+}
+
+fn store_report(
+    conn: &Db,
+    job_id: &str,
+    report: &smartcontrol_cloud_api::JobReport,
+    comment: Option<&String>,
+    tech_id: &str,
+    now: &str,
+) -> SimResult<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO job_reports (job_id, report, comment, technician_id, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![job_id, serde_json::to_string(report)?, comment, tech_id, now],
+    )?;
+    Ok(())
+}
+
+impl SimAdmin {
+    /// `GET /api/v1/technician/changes`: jobs in the technician's reach
+    /// changed after `since` (global change sequence as a string), and
+    /// removals. 403 unless the user is a technician.
+    pub fn changes(
+        &self,
+        tech: &AuthUser,
+        since: Option<&str>,
+        limit: Option<usize>,
+    ) -> SimResult<ChangesResponse> {
+        let company_id = tech.require_technician()?.to_owned();
+        let since: i64 = match since.map(str::trim).filter(|s| !s.is_empty()) {
+            None => 0,
+            Some(s) => s
+                .parse()
+                .map_err(|_| SimError::bad_request("invalid cursor"))?,
+        };
+        let limit = limit.unwrap_or(MAX_CHANGES_PAGE).clamp(1, MAX_CHANGES_PAGE);
+        self.with_db(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{JOB_SELECT} WHERE j.assigned_company_id = ?1 AND j.seq > ?2 \
+                 AND (j.status IN ('ASSIGNED', 'RUNNING') OR (j.status IN ('SUCCEEDED', 'FAILED') AND j.assignee_id = ?3)) \
+                 AND EXISTS (SELECT 1 FROM connections c WHERE c.fleet_id = j.fleet_id AND c.company_id = ?1 AND c.status = 'ACCEPTED') \
+                 ORDER BY j.seq LIMIT ?4"
+            ))?;
+            let mut rows: Vec<StoredJob> = stmt
+                .query_map(params![company_id, since, tech.id, (limit + 1) as i64], read_job)?
+                .collect::<Result<_, _>>()?;
+            let has_more = rows.len() > limit;
+            rows.truncate(limit);
+            let cursor = if has_more {
+                rows.last().map_or(since, |r| r.seq)
+            } else {
+                crate::db::current_seq(conn)?.max(since)
+            };
+            let mut latest_seq: HashMap<&str, i64> = HashMap::new();
+            for r in &rows {
+                latest_seq.insert(r.job.id.as_str(), r.seq);
+            }
+            let mut removed = Vec::new();
+            let mut seen = HashSet::new();
+            let mut rstmt = conn.prepare_cached(
+                "SELECT seq, job_id, reason FROM job_removals WHERE company_id = ?1 AND seq > ?2 AND seq <= ?3 \
+                 AND (technician_id IS NULL OR technician_id = ?4) \
+                 AND (except_technician_id IS NULL OR except_technician_id <> ?4) ORDER BY seq DESC",
+            )?;
+            let rem = rstmt.query_map(params![company_id, since, cursor, tech.id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })?;
+            for item in rem {
+                let (seq, job_id, reason) = item?;
+                if !seen.insert(job_id.clone()) {
+                    continue;
+                }
+                // A later change brings the job back: the job entry wins.
+                if latest_seq.get(job_id.as_str()).is_some_and(|s| *s > seq) {
+                    continue;
+                }
+                removed.push((seq, RemovedJob {
+                    job_id,
+                    reason: reason.into(),
+                }));
+            }
+            removed.sort_by_key(|(s, _)| *s);
+            Ok(ChangesResponse {
+                cursor: cursor.to_string(),
+                jobs: rows.into_iter().map(|r| r.job).collect(),
+                removed: removed.into_iter().map(|(_, r)| r).collect(),
+                has_more,
+            })
+        })
+    }
+
+    /// `POST /api/v1/technician/actions`: applies the actions in order in
+    /// one transaction (see the crate docs for the rules). 403 unless the
+    /// user is a technician, 413 `too_many_items` beyond
+    /// [`MAX_ACTIONS_PER_PUSH`].
+    pub fn push_actions(
+        &self,
+        tech: &AuthUser,
+        req: &PushActionsRequest,
+    ) -> SimResult<PushActionsResponse> {
+        let company_id = tech.require_technician()?.to_owned();
+        if req.actions.len() > MAX_ACTIONS_PER_PUSH {
+            return Err(SimError::too_many_items(format!(
+                "at most {MAX_ACTIONS_PER_PUSH} actions per push"
+            )));
+        }
+        let now = rfc3339(self.now());
+        self.with_tx(|tx| {
+            let mut results = Vec::with_capacity(req.actions.len());
+            let mut rejected_jobs: HashSet<&str> = HashSet::new();
+            for a in &req.actions {
+                let stored: Option<String> = tx
+                    .prepare_cached("SELECT result FROM idempotency WHERE technician_id = ?1 AND key = ?2")?
+                    .query_row([&tech.id, &a.idempotency_key], |r| r.get(0))
+                    .optional()?;
+                if let Some(text) = stored {
+                    let result: ActionResult = serde_json::from_str(&text)?;
+                    if matches!(result.outcome, ActionOutcome::Rejected { .. }) {
+                        rejected_jobs.insert(a.job_id.as_str());
+                    }
+                    results.push(result);
+                    continue;
+                }
+                let outcome = if rejected_jobs.contains(a.job_id.as_str()) {
+                    ActionOutcome::Rejected {
+                        reason: RejectReason::PrecedingActionRejected,
+                        message: "an earlier action on this job in the same push was rejected".into(),
+                        job: visible_job(tx, &a.job_id, &company_id, &tech.id)?,
+                    }
+                } else {
+                    match apply_one(tx, tech, &company_id, a, &now)? {
+                        Ok(job) => ActionOutcome::Applied { job },
+                        Err(rej) => {
+                            rejected_jobs.insert(a.job_id.as_str());
+                            tracing::debug!(job = %a.job_id, action = a.action.name(), reason = %rej.reason, "action rejected");
+                            ActionOutcome::Rejected {
+                                reason: rej.reason,
+                                message: rej.message,
+                                job: visible_job(tx, &a.job_id, &company_id, &tech.id)?,
+                            }
+                        }
+                    }
+                };
+                let result = ActionResult {
+                    idempotency_key: a.idempotency_key.clone(),
+                    outcome,
+                };
+                tx.prepare_cached(
+                    "INSERT INTO idempotency (technician_id, key, result, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![tech.id, a.idempotency_key, serde_json::to_string(&result)?, now])?;
+                results.push(result);
+            }
+            Ok(PushActionsResponse { results })
+        })
+    }
+}

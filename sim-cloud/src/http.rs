@@ -1,0 +1,513 @@
+//! The HTTP surface: route table, handlers, authentication and JSON
+//! plumbing. Every handler calls the same [`SimAdmin`] function the
+//! in-process helpers use.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::handler::Handler;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::{middleware, Json, Router};
+use serde::de::DeserializeOwned;
+use smartcontrol_cloud_api::{
+    JobKind, JobStatus, LoginRequest, PushActionsRequest, RefreshRequest, ACTIONS_PATH,
+    CHANGES_PATH, LOGIN_PATH, REFRESH_PATH,
+};
+
+use crate::error::{SimError, SimResult};
+use crate::faults::{fault_layer, stats_layer, FaultConfig, FaultState, SharedFaults, Stats};
+use crate::model::{CompanyRef, JobFilter, NewJob, NewUser};
+use crate::{AuthUser, SimAdmin};
+
+/// The OpenAPI 3 document of every route, served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../docs/sim-cloud-openapi.json");
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub admin: SimAdmin,
+    pub faults: SharedFaults,
+    pub stats: Arc<Stats>,
+}
+
+impl AppState {
+    pub(crate) fn new(admin: SimAdmin, faults: FaultConfig) -> Self {
+        AppState {
+            admin,
+            faults: Arc::new(std::sync::Mutex::new(FaultState::new(faults))),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+}
+
+/// Which middleware a route gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// Technician-facing (`/api/v1/auth/*`, `/api/v1/technician/*`): faults apply.
+    Technician,
+    /// Everything else.
+    Other,
+}
+
+struct RouteDef {
+    method: &'static str,
+    path: &'static str,
+    group: Group,
+    router: MethodRouter<AppState>,
+}
+
+fn filter(method: &str) -> MethodFilter {
+    match method {
+        "GET" => MethodFilter::GET,
+        "POST" => MethodFilter::POST,
+        "PUT" => MethodFilter::PUT,
+        "PATCH" => MethodFilter::PATCH,
+        _ => MethodFilter::DELETE,
+    }
+}
+
+fn r<H, T>(method: &'static str, path: &'static str, group: Group, handler: H) -> RouteDef
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    RouteDef {
+        method,
+        path,
+        group,
+        router: on(filter(method), handler),
+    }
+}
+
+fn route_table() -> Vec<RouteDef> {
+    use Group::{Other as O, Technician as T};
+    vec![
+        r("POST", LOGIN_PATH, T, login),
+        r("POST", REFRESH_PATH, T, refresh),
+        r("GET", CHANGES_PATH, T, changes),
+        r("POST", ACTIONS_PATH, T, push_actions),
+        r("GET", "/api/v1/provider/fleets", O, provider_fleets),
+        r(
+            "POST",
+            "/api/v1/provider/fleets/{fleet_id}/invitations",
+            O,
+            provider_invite,
+        ),
+        r(
+            "GET",
+            "/api/v1/provider/connections",
+            O,
+            provider_connections,
+        ),
+        r("GET", "/api/v1/provider/jobs", O, provider_list_jobs),
+        r("POST", "/api/v1/provider/jobs", O, provider_create_job),
+        r("POST", "/api/v1/provider/jobs/import", O, provider_import),
+        r("GET", "/api/v1/provider/jobs/{id}", O, provider_get_job),
+        r(
+            "PATCH",
+            "/api/v1/provider/jobs/{id}",
+            O,
+            provider_update_job,
+        ),
+        r(
+            "DELETE",
+            "/api/v1/provider/jobs/{id}",
+            O,
+            provider_delete_job,
+        ),
+        r(
+            "POST",
+            "/api/v1/provider/jobs/{id}/assign",
+            O,
+            provider_assign,
+        ),
+        r(
+            "POST",
+            "/api/v1/provider/jobs/{id}/unassign",
+            O,
+            provider_unassign,
+        ),
+        r("GET", "/api/v1/partner/connections", O, partner_connections),
+        r(
+            "POST",
+            "/api/v1/partner/connections/{id}/accept",
+            O,
+            partner_accept,
+        ),
+        r(
+            "POST",
+            "/api/v1/partner/connections/{id}/decline",
+            O,
+            partner_decline,
+        ),
+        r(
+            "DELETE",
+            "/api/v1/partner/connections/{id}",
+            O,
+            partner_delete_connection,
+        ),
+        r("GET", "/api/v1/partner/users", O, partner_users),
+        r("POST", "/api/v1/partner/users", O, partner_create_user),
+        r("GET", "/api/v1/partner/settings", O, partner_settings),
+        r("PUT", "/api/v1/partner/settings", O, partner_put_settings),
+        r(
+            "DELETE",
+            "/api/v1/partner/company",
+            O,
+            partner_delete_company,
+        ),
+        r("GET", "/openapi.json", O, openapi),
+        r("GET", "/_sim/faults", O, sim_get_faults),
+        r("POST", "/_sim/faults", O, sim_set_faults),
+        r("GET", "/_sim/stats", O, sim_stats),
+        r("POST", "/_sim/stats/reset", O, sim_reset_stats),
+    ]
+}
+
+/// Every `(METHOD, path)` the router serves (paths in OpenAPI `{param}`
+/// syntax).
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    route_table()
+        .into_iter()
+        .map(|d| (d.method, d.path))
+        .collect()
+}
+
+/// Builds the router over `state`.
+pub(crate) fn router(state: AppState) -> Router {
+    let mut technician = Router::new();
+    let mut other = Router::new();
+    for d in route_table() {
+        match d.group {
+            Group::Technician => technician = technician.route(d.path, d.router),
+            Group::Other => other = other.route(d.path, d.router),
+        }
+    }
+    let technician = technician.layer(middleware::from_fn_with_state(
+        state.faults.clone(),
+        fault_layer,
+    ));
+    technician
+        .merge(other)
+        .fallback(|| async { SimError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            SimError::new(
+                405,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
+        .layer(middleware::from_fn_with_state(
+            state.stats.clone(),
+            stats_layer,
+        ))
+        .with_state(state)
+}
+
+/// JSON body extractor whose rejection is an `ApiError` body.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = SimError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, SimError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> SimError {
+    SimError::bad_request(e.body_text())
+}
+
+/// The authenticated user (Bearer access token).
+pub(crate) struct Auth(pub AuthUser);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = SimError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, SimError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| {
+                s.strip_prefix("Bearer ")
+                    .or_else(|| s.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| SimError::unauthorized("missing bearer token"))?;
+        state.admin.authenticate(token).map(Auth)
+    }
+}
+
+/// Runs a domain call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> SimResult<T> + Send + 'static,
+) -> SimResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SimError::internal(format!("task failed: {e}")))?
+}
+
+type Q = Query<HashMap<String, String>>;
+
+async fn login(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> SimResult<Response> {
+    let t = blocking(move || s.admin.login(&req)).await?;
+    Ok(Json(t).into_response())
+}
+
+async fn refresh(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> SimResult<Response> {
+    let t = blocking(move || s.admin.refresh(&req.refresh_token)).await?;
+    Ok(Json(t).into_response())
+}
+
+async fn changes(State(s): State<AppState>, Auth(u): Auth, Query(q): Q) -> SimResult<Response> {
+    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| SimError::bad_request("invalid limit"))?,
+        ),
+        None => None,
+    };
+    let since = q.get("since").cloned();
+    let c = blocking(move || s.admin.changes(&u, since.as_deref(), limit)).await?;
+    Ok(Json(c).into_response())
+}
+
+async fn push_actions(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    ApiJson(req): ApiJson<PushActionsRequest>,
+) -> SimResult<Response> {
+    let out = blocking(move || s.admin.push_actions(&u, &req)).await?;
+    Ok(Json(out).into_response())
+}
+
+async fn provider_fleets(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.list_fleets(&p)).await?).into_response())
+}
+
+async fn provider_invite(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(fleet_id): Path<String>,
+    ApiJson(body): ApiJson<CompanyRef>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    let c = blocking(move || s.admin.invite(&p, &fleet_id, &body.company_id)).await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+async fn provider_connections(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.list_provider_connections(&p)).await?).into_response())
+}
+
+async fn provider_list_jobs(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Query(q): Q,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    let filter = JobFilter {
+        status: q
+            .get("status")
+            .filter(|v| !v.is_empty())
+            .map(|v| JobStatus::from(v.as_str())),
+        company_id: q.get("company_id").filter(|v| !v.is_empty()).cloned(),
+        fleet_id: q.get("fleet_id").filter(|v| !v.is_empty()).cloned(),
+    };
+    Ok(Json(blocking(move || s.admin.list_jobs(&p, &filter)).await?).into_response())
+}
+
+async fn provider_create_job(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    ApiJson(job): ApiJson<NewJob>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    let j = blocking(move || s.admin.create_job(&p, job)).await?;
+    Ok((StatusCode::CREATED, Json(j)).into_response())
+}
+
+async fn provider_import(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Query(q): Q,
+    body: String,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    let fleet_id = q
+        .get("fleet_id")
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .ok_or_else(|| SimError::bad_request("query parameter fleet_id is required"))?;
+    let kind = q
+        .get("kind")
+        .filter(|v| !v.is_empty())
+        .map(|k| JobKind::from(k.as_str()));
+    let out = blocking(move || s.admin.import_csv(&p, &fleet_id, kind, &body)).await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+async fn provider_get_job(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.get_job(&p, &id)).await?).into_response())
+}
+
+async fn provider_update_job(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<serde_json::Value>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.update_job(&p, &id, &patch)).await?).into_response())
+}
+
+async fn provider_delete_job(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    blocking(move || s.admin.delete_job(&p, &id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn provider_assign(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CompanyRef>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(
+        Json(blocking(move || s.admin.assign_job(&p, &id, &body.company_id)).await?)
+            .into_response(),
+    )
+}
+
+async fn provider_unassign(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.unassign_job(&p, &id)).await?).into_response())
+}
+
+async fn partner_connections(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    Ok(Json(blocking(move || s.admin.list_company_connections(&c)).await?).into_response())
+}
+
+async fn partner_accept(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    Ok(Json(blocking(move || s.admin.accept_connection(&c, &id)).await?).into_response())
+}
+
+async fn partner_decline(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    Ok(Json(blocking(move || s.admin.decline_connection(&c, &id)).await?).into_response())
+}
+
+async fn partner_delete_connection(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    Ok(Json(blocking(move || s.admin.delete_connection(&c, &id)).await?).into_response())
+}
+
+async fn partner_users(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    Ok(Json(blocking(move || s.admin.list_company_users(&c)).await?).into_response())
+}
+
+async fn partner_create_user(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    ApiJson(user): ApiJson<NewUser>,
+) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    let out = blocking(move || s.admin.create_company_user(&c, &user)).await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+async fn partner_settings(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    Ok(Json(blocking(move || s.admin.company_settings(&c)).await?).into_response())
+}
+
+async fn partner_put_settings(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    ApiJson(v): ApiJson<serde_json::Value>,
+) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    Ok(Json(blocking(move || s.admin.put_company_settings(&c, &v)).await?).into_response())
+}
+
+async fn partner_delete_company(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    blocking(move || s.admin.delete_company(&c)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+async fn sim_get_faults(State(s): State<AppState>) -> Response {
+    let cfg = s
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .config();
+    Json(cfg).into_response()
+}
+
+async fn sim_set_faults(State(s): State<AppState>, ApiJson(cfg): ApiJson<FaultConfig>) -> Response {
+    tracing::info!(?cfg, "faults set over HTTP");
+    *s.faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = FaultState::new(cfg.clone());
+    Json(cfg).into_response()
+}
+
+async fn sim_stats(State(s): State<AppState>) -> Response {
+    Json(s.stats.snapshot()).into_response()
+}
+
+async fn sim_reset_stats(State(s): State<AppState>) -> Response {
+    s.stats.reset();
+    Json(s.stats.snapshot()).into_response()
+}

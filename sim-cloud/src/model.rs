@@ -1,0 +1,316 @@
+//! Types of the provider and partner APIs and of the in-process helpers
+//! (the technician API uses `smartcontrol_cloud_api` only).
+
+use serde::{Deserialize, Serialize};
+use smartcontrol_cloud_api::{
+    CentralLockConnectionType, FuelType, InstallationVariant, Job, JobKind, JobReport, JobStatus,
+    VehicleModel,
+};
+
+/// Role of a user account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    /// Works jobs of a service partner in SmartControl.
+    Technician,
+    /// Manages a service partner (users, connections, settings).
+    Admin,
+    /// A mobility provider's user.
+    Provider,
+}
+
+impl Role {
+    /// The wire string (`TECHNICIAN`, `ADMIN`, `PROVIDER`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Technician => "TECHNICIAN",
+            Role::Admin => "ADMIN",
+            Role::Provider => "PROVIDER",
+        }
+    }
+    /// Parses the wire string.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "TECHNICIAN" => Some(Role::Technician),
+            "ADMIN" => Some(Role::Admin),
+            "PROVIDER" => Some(Role::Provider),
+            _ => None,
+        }
+    }
+}
+
+/// State of a fleet connection between a provider's fleet and a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionStatus {
+    /// Invited, waiting for the partner (expires after 7 days).
+    Pending,
+    /// The partner accepted: jobs of the fleet may be assigned to it.
+    Accepted,
+    /// The partner declined; final.
+    Declined,
+    /// Deleted (by the partner, or with the company); final.
+    Deleted,
+}
+
+impl ConnectionStatus {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Pending => "PENDING",
+            ConnectionStatus::Accepted => "ACCEPTED",
+            ConnectionStatus::Declined => "DECLINED",
+            ConnectionStatus::Deleted => "DELETED",
+        }
+    }
+    /// Parses the wire string.
+    pub fn parse(s: &str) -> Option<ConnectionStatus> {
+        match s {
+            "PENDING" => Some(ConnectionStatus::Pending),
+            "ACCEPTED" => Some(ConnectionStatus::Accepted),
+            "DECLINED" => Some(ConnectionStatus::Declined),
+            "DELETED" => Some(ConnectionStatus::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// A fleet connection as the provider and the partner see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// Connection id.
+    pub id: String,
+    /// The provider's fleet.
+    pub fleet_id: String,
+    /// Name of the fleet.
+    pub fleet_name: String,
+    /// The provider owning the fleet.
+    pub provider_id: String,
+    /// Name of the provider.
+    pub provider_name: String,
+    /// The invited service partner.
+    pub company_id: String,
+    /// Name of the service partner.
+    pub company_name: String,
+    /// Current state.
+    pub status: ConnectionStatus,
+    /// RFC 3339 time of the invitation.
+    pub invited_at: String,
+    /// RFC 3339 time the invitation expires (invited_at + 7 days).
+    pub expires_at: String,
+    /// Token of the invitation link.
+    pub invite_token: String,
+    /// RFC 3339 time of the partner's answer, if any.
+    #[serde(default)]
+    pub responded_at: Option<String>,
+}
+
+/// The editable specification of a job (everything the provider may set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Installation or maintenance.
+    #[serde(default = "default_kind")]
+    pub kind: JobKind,
+    /// Vehicle identification number (17 characters).
+    #[serde(default)]
+    pub vin: Option<String>,
+    /// License plate, e.g. `B-SC 1042`.
+    #[serde(default)]
+    pub license_plate: Option<String>,
+    /// The provider's name for the vehicle.
+    #[serde(default)]
+    pub custom_name: Option<String>,
+    /// Vehicle model from the catalogue.
+    #[serde(default)]
+    pub vehicle_model: Option<VehicleModel>,
+    /// Installation variant of the CloudBoxx.
+    #[serde(default)]
+    pub installation_variant: Option<InstallationVariant>,
+    /// How the CloudBoxx connects to the central lock.
+    #[serde(default)]
+    pub central_lock_connection_type: Option<CentralLockConnectionType>,
+    /// Fuel or energy type.
+    #[serde(default)]
+    pub fuel_type: Option<FuelType>,
+    /// Hardware requested.
+    #[serde(default)]
+    pub hardware: Option<String>,
+    /// CloudBoxx configuration preset.
+    #[serde(default)]
+    pub cloudboxx_config_preset: Option<String>,
+    /// Master data for the new vehicle.
+    #[serde(default)]
+    pub master_data: serde_json::Map<String, serde_json::Value>,
+    /// Planned service date (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub planned_service_date: Option<String>,
+    /// Notes and instructions.
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// Vehicle tests must pass before the job may succeed.
+    #[serde(default)]
+    pub vehicle_tests_required: bool,
+}
+
+fn default_kind() -> JobKind {
+    JobKind::Installation
+}
+
+impl Default for JobSpec {
+    fn default() -> Self {
+        JobSpec {
+            kind: JobKind::Installation,
+            vin: None,
+            license_plate: None,
+            custom_name: None,
+            vehicle_model: None,
+            installation_variant: None,
+            central_lock_connection_type: None,
+            fuel_type: None,
+            hardware: None,
+            cloudboxx_config_preset: None,
+            master_data: serde_json::Map::new(),
+            planned_service_date: None,
+            instructions: None,
+            vehicle_tests_required: false,
+        }
+    }
+}
+
+/// A job to create (`POST /api/v1/provider/jobs`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NewJob {
+    /// The provider's fleet the vehicle belongs to.
+    pub fleet_id: String,
+    /// The specification.
+    #[serde(flatten)]
+    pub spec: JobSpec,
+    /// Assign it right away to this partner (needs an ACCEPTED connection).
+    #[serde(default)]
+    pub assigned_company_id: Option<String>,
+}
+
+/// A job as the provider sees it: the wire job plus the technician's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderJob {
+    /// The job.
+    #[serde(flatten)]
+    pub job: Job,
+    /// The report submitted with the completion, if any.
+    #[serde(default)]
+    pub report: Option<JobReport>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+/// Filter of the provider's job list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFilter {
+    /// Only jobs in this status.
+    #[serde(default)]
+    pub status: Option<JobStatus>,
+    /// Only jobs assigned to this partner.
+    #[serde(default)]
+    pub company_id: Option<String>,
+    /// Only jobs of this fleet.
+    #[serde(default)]
+    pub fleet_id: Option<String>,
+}
+
+/// A user to create (`POST /api/v1/partner/users` and in-process).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// Login e-mail, unique.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// `TECHNICIAN` or `ADMIN` for partners (`PROVIDER` in-process only).
+    pub role: Role,
+    /// Password.
+    pub password: String,
+    /// Base32 TOTP secret; when set, login requires a code.
+    #[serde(default)]
+    pub totp_secret: Option<String>,
+}
+
+/// A user account as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// User id.
+    pub id: String,
+    /// Login e-mail.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The service partner or provider the user belongs to.
+    pub company_id: String,
+    /// Whether login requires a TOTP code.
+    pub totp_enabled: bool,
+}
+
+/// `POST /api/v1/provider/fleets/{fleet_id}/invitations` and
+/// `POST /api/v1/provider/jobs/{id}/assign` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanyRef {
+    /// The service partner.
+    pub company_id: String,
+}
+
+/// One row error of a CSV import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    /// 1-based data row number (the header is row 0).
+    pub row: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Answer of a successful CSV import.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportResult {
+    /// Number of jobs created.
+    pub created: usize,
+    /// The created jobs, in row order.
+    pub jobs: Vec<Job>,
+}
+
+/// The built-in vehicle model catalogue: `(id, name)`.
+pub const VEHICLE_MODELS: &[(&str, &str)] = &[
+    ("vw-id3", "Volkswagen ID.3"),
+    ("vw-golf8", "Volkswagen Golf 8"),
+    ("vw-up-e", "Volkswagen e-up!"),
+    ("bmw-i3", "BMW i3"),
+    ("bmw-118i", "BMW 118i"),
+    ("renault-zoe", "Renault Zoe"),
+    ("tesla-model3", "Tesla Model 3"),
+    ("fiat-500e", "Fiat 500e"),
+    ("mini-cooper-se", "MINI Cooper SE"),
+    ("skoda-octavia", "Skoda Octavia Combi"),
+    ("toyota-yaris-hybrid", "Toyota Yaris Hybrid"),
+    ("opel-corsa-e", "Opel Corsa-e"),
+];
+
+/// The catalogue entry of `id`, or a model named after the id.
+pub fn vehicle_model(id: &str) -> VehicleModel {
+    let name = VEHICLE_MODELS
+        .iter()
+        .find(|(mid, _)| *mid == id)
+        .map_or(id, |(_, name)| name);
+    VehicleModel {
+        id: id.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+/// A provider's fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fleet {
+    /// Fleet id.
+    pub id: String,
+    /// Owning provider.
+    pub provider_id: String,
+    /// Display name.
+    pub name: String,
+}
