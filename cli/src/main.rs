@@ -1,1 +1,68 @@
-fn main() {}
+//! `smartcontrol`: the desktop front end of the SmartControl core.
+//!
+//! Technician commands (login, sync, job lists, actions, conflicts, status)
+//! run on one local data directory with the same core the phone apps use;
+//! `smartcontrol demo` runs the whole offline-first scenario against an
+//! in-process simulated cloud with zero setup.
+
+// A command-line program's job is to print to stdout: results, tables and
+// JSON documents go there by design (diagnostics go to stderr).
+#![allow(clippy::print_stdout)]
+
+mod cli;
+mod commands;
+mod demo;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    init_tracing(args.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::OPERATIONAL);
+        }
+    };
+    let json = args.json;
+    let code = runtime.block_on(commands::run(args));
+    // Background tasks (the demo's simulated cloud, proxies) end with the runtime.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match code {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            failure.report(json);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides; default warn.
+/// Logs go to stderr so stdout stays parseable.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = if verbose == 0 {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    } else {
+        EnvFilter::new(default)
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
