@@ -511,3 +511,47 @@ async fn sim_reset_stats(State(s): State<AppState>) -> Response {
     s.stats.reset();
     Json(s.stats.snapshot()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_route_exists() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
+        let paths = doc["paths"].as_object().expect("paths object");
+        let documented: BTreeSet<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .into_iter()
+                    .flat_map(|o| o.keys())
+                    .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                    .map(move |m| (m.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = routes()
+            .into_iter()
+            .map(|(m, p)| (m.to_owned(), p.to_owned()))
+            .collect();
+        assert_eq!(served.len(), routes().len(), "duplicate route in the table");
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let missing: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from docs/sim-cloud-openapi.json: {undocumented:?}"
+        );
+        assert!(
+            missing.is_empty(),
+            "documented routes the router lacks: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn router_builds_without_conflicts() {
+        let conn = crate::db::open(None).expect("db");
+        let state = AppState::new(SimAdmin::new(conn, 60), FaultConfig::default());
+        let _ = router(state);
+    }
+}

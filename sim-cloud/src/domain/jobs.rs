@@ -232,10 +232,9 @@ fn join_errors(errors: &[(usize, SimError)], row_offset: usize) -> (SimError, Ve
         .map(|r| format!("row {}: {}", r.row, r.message))
         .collect::<Vec<_>>()
         .join("; ");
-    let status = if errors.len() == 1 {
-        errors[0].1.clone()
-    } else {
-        SimError::bad_request("")
+    let status = match errors.first() {
+        Some((_, first)) if errors.iter().all(|(_, e)| e.status == first.status) => first.clone(),
+        _ => SimError::bad_request(""),
     };
     (SimError::new(status.status, &status.code, msg), rows)
 }

@@ -1,0 +1,104 @@
+//! Bulk seeding and the initial pull of 10,000 jobs, and the demo seed's
+//! shape.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use smartcontrol_cloud_api::{ChangesResponse, JobKind, JobStatus, TokenResponse};
+use smartcontrol_sim_cloud::{seed_bulk, seed_demo, SimCloud, SimCloudConfig};
+
+#[tokio::test]
+async fn initial_pull_of_10000_jobs_is_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = SimCloud::start(SimCloudConfig {
+        db_path: Some(dir.path().join("cloud.db")),
+        ..SimCloudConfig::default()
+    })
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    let bulk = seed_bulk(cloud.admin(), 10_000).unwrap();
+    let seeded = t0.elapsed();
+    assert_eq!(bulk.job_ids.len(), 10_000);
+
+    let http = reqwest::Client::new();
+    let login: TokenResponse = http
+        .post(format!("{}/api/v1/auth/login", cloud.base_url()))
+        .json(&serde_json::json!({"email": bulk.technician_email, "password": bulk.password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t1 = Instant::now();
+    let page: ChangesResponse = http
+        .get(format!("{}/api/v1/technician/changes", cloud.base_url()))
+        .bearer_auth(&login.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pulled = t1.elapsed();
+    assert_eq!(page.jobs.len(), 10_000);
+    assert!(!page.has_more);
+    tracing::info!(?seeded, ?pulled, "bulk timings");
+    eprintln!("seed_bulk(10000): {seeded:?}, initial pull: {pulled:?}");
+    // Generous bounds: debug builds on a busy CI machine.
+    let limit = if cfg!(debug_assertions) { 5 } else { 1 };
+    assert!(pulled.as_secs() < limit, "pull took {pulled:?}");
+    assert!(seeded.as_secs() < limit * 2, "seeding took {seeded:?}");
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn demo_seed_has_the_documented_shape() {
+    let cloud = SimCloud::start(SimCloudConfig::default()).await.unwrap();
+    let seed = seed_demo(cloud.admin()).unwrap();
+    assert_eq!(seed.autotech_job_ids.len(), 26);
+    assert_eq!(seed.other_job_ids.len(), 4);
+    assert_eq!(seed.pending_job_ids.len(), 6);
+    let jobs = cloud
+        .list_jobs(&seed.provider_id, &Default::default())
+        .unwrap();
+    assert_eq!(jobs.len(), 36);
+    let count = |f: &dyn Fn(&smartcontrol_cloud_api::Job) -> bool| {
+        jobs.iter().filter(|j| f(&j.job)).count()
+    };
+    let maint = count(&|j| j.kind == JobKind::Maintenance);
+    let tests = count(&|j| j.vehicle_tests_required);
+    let skm = count(&|j| {
+        j.central_lock_connection_type
+            .as_ref()
+            .is_some_and(|c| c.as_str() == "SKM")
+    });
+    let pending = count(&|j| j.status == JobStatus::Pending);
+    eprintln!("maintenance {maint}, tests required {tests}, skm {skm}, pending {pending}");
+    let per = |ids: &[String]| {
+        let m = jobs
+            .iter()
+            .filter(|j| ids.contains(&j.job.id) && j.job.kind == JobKind::Maintenance)
+            .count();
+        let t = jobs
+            .iter()
+            .filter(|j| ids.contains(&j.job.id) && j.job.vehicle_tests_required)
+            .count();
+        (ids.len() - m, m, t)
+    };
+    eprintln!(
+        "autotech (inst, maint, tests) {:?}, other {:?}, pending {:?}",
+        per(&seed.autotech_job_ids),
+        per(&seed.other_job_ids),
+        per(&seed.pending_job_ids)
+    );
+    assert_eq!(maint, 12);
+    assert_eq!(tests, 9);
+    assert!(skm > 0);
+    assert!(jobs
+        .iter()
+        .all(|j| j.job.vin.as_ref().is_some_and(|v| v.len() == 17)));
+    assert_eq!(jobs[0].job.license_plate.as_deref(), Some("B-SC 1042"));
+    cloud.shutdown().await;
+}

@@ -1,0 +1,160 @@
+//! Helpers of the HTTP tests: a started cloud with demo data and a small
+//! typed client.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use smartcontrol_cloud_api::{
+    Action, ActionOutcome, ActionRequest, ActionResult, ApiError, ChangesResponse, Job,
+    PushActionsRequest, PushActionsResponse, TokenResponse,
+};
+use smartcontrol_sim_cloud::{seed_demo, DemoSeed, SimCloud, SimCloudConfig};
+
+/// A started cloud with the demo world.
+pub struct World {
+    pub cloud: SimCloud,
+    pub seed: DemoSeed,
+    pub http: Client,
+}
+
+pub async fn world() -> World {
+    let cloud = SimCloud::start(SimCloudConfig::default()).await.unwrap();
+    let seed = seed_demo(cloud.admin()).unwrap();
+    World {
+        cloud,
+        seed,
+        http: Client::new(),
+    }
+}
+
+impl World {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.cloud.base_url(), path)
+    }
+
+    /// Any request; returns status and JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, v)
+    }
+
+    pub async fn login_full(
+        &self,
+        email: &str,
+        password: &str,
+        totp: Option<&str>,
+    ) -> Result<TokenResponse, (StatusCode, ApiError)> {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(t) = totp {
+            body["totp"] = json!(t);
+        }
+        let (s, v) = self
+            .call(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .await;
+        if s.is_success() {
+            Ok(serde_json::from_value(v).unwrap())
+        } else {
+            Err((s, serde_json::from_value(v).unwrap()))
+        }
+    }
+
+    /// Access token of a password-only demo account.
+    pub async fn token(&self, email: &str) -> String {
+        self.login_full(email, "demo", None)
+            .await
+            .unwrap()
+            .access_token
+    }
+
+    /// Login result of a password-only demo account.
+    pub async fn token_result(&self, email: &str) -> Result<String, (StatusCode, ApiError)> {
+        self.login_full(email, "demo", None)
+            .await
+            .map(|t| t.access_token)
+    }
+
+    /// Access token of Ben (TOTP).
+    pub async fn ben(&self) -> String {
+        let code = smartcontrol_sim_cloud::current_totp_code(&self.seed.totp_secret).unwrap();
+        self.login_full(&self.seed.ben_email, "demo", Some(&code))
+            .await
+            .unwrap()
+            .access_token
+    }
+
+    pub async fn changes(&self, token: &str, since: &str, limit: Option<usize>) -> ChangesResponse {
+        let mut path = format!("/api/v1/technician/changes?since={since}");
+        if let Some(l) = limit {
+            path.push_str(&format!("&limit={l}"));
+        }
+        let (s, v) = self.call(Method::GET, &path, Some(token), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        serde_json::from_value(v).unwrap()
+    }
+
+    pub async fn push(&self, token: &str, actions: Vec<ActionRequest>) -> Vec<ActionResult> {
+        let (s, v) = self
+            .call(
+                Method::POST,
+                "/api/v1/technician/actions",
+                Some(token),
+                Some(serde_json::to_value(PushActionsRequest { actions }).unwrap()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        serde_json::from_value::<PushActionsResponse>(v)
+            .unwrap()
+            .results
+    }
+
+    pub async fn push_one(&self, token: &str, job_id: &str, action: Action) -> ActionResult {
+        self.push(token, vec![act(job_id, action)])
+            .await
+            .pop()
+            .unwrap()
+    }
+}
+
+pub fn act(job_id: &str, action: Action) -> ActionRequest {
+    ActionRequest {
+        idempotency_key: uuid::Uuid::new_v4().to_string(),
+        job_id: job_id.to_owned(),
+        base_version: 0,
+        performed_at: "2025-01-01T10:00:00Z".into(),
+        action,
+    }
+}
+
+pub fn applied(r: &ActionResult) -> &Job {
+    match &r.outcome {
+        ActionOutcome::Applied { job } => job,
+        other => panic!("expected APPLIED, got {other:?}"),
+    }
+}
+
+pub fn rejected(r: &ActionResult) -> String {
+    match &r.outcome {
+        ActionOutcome::Rejected { reason, .. } => reason.as_str().to_owned(),
+        other => panic!("expected REJECTED, got {other:?}"),
+    }
+}
