@@ -12,6 +12,8 @@
 //! technician as assignee. The changes feed reports removals for
 //! UNASSIGNED, CONNECTION_DELETED and DELETED, and a TAKEN_OVER removal for
 //! colleagues when a job they saw RUNNING is finished by someone else.
+//! Take-over emits no removal: the job stays visible with the new assignee.
+//! `ActionRequest::base_version` is informational and not checked.
 
 pub mod db;
 pub mod domain;

@@ -258,15 +258,6 @@ pub struct CompanyRef {
     pub company_id: String,
 }
 
-/// One row error of a CSV import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RowError {
-    /// 1-based data row number (the header is row 0).
-    pub row: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// Answer of a successful CSV import.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportResult {

@@ -14,9 +14,7 @@ use super::{
     save_changed_job, SimAdmin, StoredJob, JOB_SELECT,
 };
 use crate::error::{SimError, SimResult};
-use crate::model::{
-    vehicle_model, ImportResult, JobFilter, JobSpec, NewJob, ProviderJob, RowError,
-};
+use crate::model::{vehicle_model, ImportResult, JobFilter, JobSpec, NewJob, ProviderJob};
 
 /// Most jobs one bulk creation or CSV import may hold.
 pub const MAX_IMPORT_ROWS: usize = 1_000;
@@ -218,25 +216,19 @@ fn owned_job(conn: &Db, provider_id: &str, job_id: &str) -> SimResult<StoredJob>
     Ok(stored)
 }
 
-fn join_errors(errors: &[(usize, SimError)], row_offset: usize) -> (SimError, Vec<RowError>) {
-    let rows: Vec<RowError> = errors
-        .iter()
-        .map(|(i, e)| RowError {
-            row: i + row_offset,
-            message: e.message.clone(),
-        })
-        .collect();
-    let msg = rows
+fn join_errors(errors: &[(usize, SimError)], row_offset: usize) -> SimError {
+    let msg = errors
         .iter()
         .take(50)
-        .map(|r| format!("row {}: {}", r.row, r.message))
+        .map(|(i, e)| format!("row {}: {}", i + row_offset, e.message))
         .collect::<Vec<_>>()
         .join("; ");
+    // One status for all: the shared one, else 400.
     let status = match errors.first() {
         Some((_, first)) if errors.iter().all(|(_, e)| e.status == first.status) => first.clone(),
         _ => SimError::bad_request(""),
     };
-    (SimError::new(status.status, &status.code, msg), rows)
+    SimError::new(status.status, &status.code, msg)
 }
 
 impl SimAdmin {
@@ -281,7 +273,7 @@ impl SimAdmin {
                     })
                     .collect())
             }
-            Err(errors) => Err(join_errors(&errors, 0).0),
+            Err(errors) => Err(join_errors(&errors, 0)),
         })
     }
 
@@ -351,14 +343,14 @@ impl SimAdmin {
             });
         }
         if !errors.is_empty() {
-            return Err(join_errors(&errors, 1).0);
+            return Err(join_errors(&errors, 1));
         }
         self.with_tx(|tx| match insert_new_jobs(tx, self, provider_id, jobs)? {
             Ok(jobs) => Ok(ImportResult {
                 created: jobs.len(),
                 jobs,
             }),
-            Err(errors) => Err(join_errors(&errors, 1).0),
+            Err(errors) => Err(join_errors(&errors, 1)),
         })
     }
 
