@@ -21,7 +21,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_tracing(args.verbose);
+    // The demo provokes failures on purpose (offline sync, a refused
+    // action): the core's warnings about them would only be noise there.
+    let quiet = matches!(args.command, cli::Command::Demo(_));
+    init_tracing(args.verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -46,11 +49,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides; default warn.
-/// Logs go to stderr so stdout stays parseable.
-fn init_tracing(verbose: u8) {
+/// `-v` info, `-vv` debug, `-vvv` trace; without `-v`, `RUST_LOG` or the
+/// default (warn; error for `quiet`). Logs go to stderr so stdout stays parseable.
+fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
+        0 if quiet => "error",
         0 => "warn",
         1 => "info",
         2 => "debug",
