@@ -1,1 +1,149 @@
-fn main() {}
+//! Benchmarks of the job engine over a store of 10,000 jobs, against a real
+//! sim-cloud on loopback: list Available Jobs, search, one durable action
+//! (beside a bare SQLite insert with the same durability as a baseline),
+//! initial sync of 10,000 jobs, a sync with nothing new and pushing 1,000
+//! queued actions (with the HTTP requests each makes).
+//!
+//! `cargo bench -p smartcontrol-tests` prints the figures; `scripts/test`
+//! runs each once (criterion's test mode) so the benchmark cannot rot.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use smartcontrol_core::{JobQuery, JobView, SmartControl};
+use smartcontrol_sim_cloud::{seed_bulk, BulkSeed, SimCloud, SimCloudConfig};
+use smartcontrol_tests::open_device;
+use tokio::runtime::Runtime;
+
+const JOBS: usize = 10_000;
+
+async fn logged_in(cloud: &SimCloud, seed: &BulkSeed, dir: &std::path::Path) -> SmartControl {
+    let d = open_device(&cloud.base_url(), dir).unwrap();
+    d.login(&seed.technician_email, &seed.password, None)
+        .await
+        .unwrap();
+    d
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let cloud = rt
+        .block_on(SimCloud::start(SimCloudConfig::default()))
+        .unwrap();
+    let seed = seed_bulk(cloud.admin(), JOBS).unwrap();
+
+    // Initial sync of 10,000 jobs into an empty device.
+    let mut initial_requests = 0;
+    c.benchmark_group("sync")
+        .sample_size(10)
+        .bench_function("initial sync of 10,000 jobs", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().unwrap();
+                    let d = rt.block_on(logged_in(&cloud, &seed, dir.path()));
+                    let start = Instant::now();
+                    let report = rt.block_on(d.sync()).unwrap();
+                    total += start.elapsed();
+                    assert_eq!(report.jobs_received, JOBS as u64);
+                    initial_requests = report.requests;
+                }
+                total
+            })
+        });
+
+    // One device with the 10,000 jobs for the local figures.
+    let dir = tempfile::tempdir().unwrap();
+    let device = rt.block_on(logged_in(&cloud, &seed, dir.path()));
+    rt.block_on(device.sync()).unwrap();
+
+    let mut local = c.benchmark_group("store of 10,000 jobs");
+    let available = JobQuery::view(JobView::Available);
+    assert_eq!(device.jobs(&available).unwrap().total, JOBS as u64);
+    local.bench_function("list Available Jobs (first page of 100)", |b| {
+        b.iter(|| device.jobs(&available).unwrap())
+    });
+    let mut search = JobQuery::view(JobView::All);
+    search.search = Some("bk 12345".into());
+    assert_eq!(device.jobs(&search).unwrap().total, 1);
+    local.bench_function("search by plate (1 match)", |b| {
+        b.iter(|| device.jobs(&search).unwrap())
+    });
+    let job = seed.job_ids[0].clone();
+    let mut claim = true;
+    local.bench_function("durable action (claim or withdraw)", |b| {
+        b.iter(|| {
+            if claim {
+                device.claim(&job).unwrap();
+            } else {
+                device.withdraw(&job).unwrap();
+            }
+            claim = !claim;
+        })
+    });
+    // Baseline: one bare INSERT committed with the same durability
+    // (WAL, synchronous = FULL) in the same directory.
+    let raw = rusqlite::Connection::open(dir.path().join("baseline.db")).unwrap();
+    raw.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+    )
+    .unwrap();
+    local.bench_function("baseline: bare durable SQLite insert", |b| {
+        b.iter(|| {
+            raw.execute("INSERT INTO t (v) VALUES ('x')", []).unwrap();
+        })
+    });
+    local.finish();
+
+    // Drain what the action benchmark queued, then sync with nothing new.
+    rt.block_on(device.sync()).unwrap();
+    let mut nothing_new_requests = 0;
+    c.benchmark_group("sync")
+        .bench_function("sync with nothing new", |b| {
+            b.iter(|| {
+                let r = rt.block_on(device.sync()).unwrap();
+                nothing_new_requests = r.requests;
+            })
+        });
+
+    // Push 1,000 queued actions.
+    let mut push_requests = 0;
+    let mut push_time = Duration::ZERO;
+    c.benchmark_group("sync")
+        .sample_size(10)
+        .bench_function("push 1,000 queued actions", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().unwrap();
+                    let seed = seed_bulk(cloud.admin(), 1_000).unwrap();
+                    let d = rt.block_on(logged_in(&cloud, &seed, dir.path()));
+                    rt.block_on(d.sync()).unwrap();
+                    for j in &seed.job_ids {
+                        d.claim(j).unwrap();
+                    }
+                    let start = Instant::now();
+                    let report = rt.block_on(d.sync()).unwrap();
+                    total += start.elapsed();
+                    assert_eq!(report.applied, 1_000);
+                    push_requests = report.requests;
+                }
+                push_time = total / u32::try_from(iters).unwrap_or(1).max(1);
+                total
+            })
+        });
+
+    println!();
+    println!("requests: initial sync of {JOBS} jobs = {initial_requests} (target: few)");
+    println!("requests: sync with nothing new = {nothing_new_requests} (target: 1)");
+    println!(
+        "requests: push of 1,000 queued actions = {push_requests} (target: <= 10), {:.1} ms",
+        push_time.as_secs_f64() * 1e3
+    );
+    rt.block_on(cloud.shutdown());
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
