@@ -173,7 +173,7 @@ impl Store {
         Ok(was_mine && !Self::is_my_running_job(tx, &job.id, me)?)
     }
 
-    fn is_my_running_job(conn: &Connection, job_id: &str, me: &Actor) -> Result<bool> {
+    pub(crate) fn is_my_running_job(conn: &Connection, job_id: &str, me: &Actor) -> Result<bool> {
         Ok(conn
             .prepare_cached(
                 "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'RUNNING' AND assignee_id = ?2",

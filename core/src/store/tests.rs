@@ -88,7 +88,10 @@ fn views_reflect_queued_actions_at_once() {
         .jobs(Some("t-anna"), &JobQuery::view(JobView::Mine))
         .unwrap();
     assert_eq!(mine.jobs.len(), 1);
-    assert_eq!(mine.jobs[0].pending_actions, 1, "marked as waiting for sync");
+    assert_eq!(
+        mine.jobs[0].pending_actions, 1,
+        "marked as waiting for sync"
+    );
     store
         .queue_action(
             &me(),
@@ -116,7 +119,9 @@ fn a_refused_action_changes_nothing() {
     assert!(matches!(err, CoreError::ActionRefused { .. }), "{err}");
     assert_eq!(store.pending_all().unwrap().len(), 0);
     assert_eq!(view(&store, JobView::Available), ["1"]);
-    let missing = store.queue_action(&me(), "nope", Action::Claim).unwrap_err();
+    let missing = store
+        .queue_action(&me(), "nope", Action::Claim)
+        .unwrap_err();
     assert!(matches!(
         missing.into_public(),
         CoreError::JobNotFound { .. }
@@ -150,7 +155,11 @@ fn search_and_filters_match_plate_vin_name_provider() {
     assert_eq!(search("00000002"), ["2"], "VIN");
     assert_eq!(search("car hh"), ["3"], "custom name");
     assert_eq!(search("other prov"), ["3"], "provider");
-    assert_eq!(search("100%"), Vec::<String>::new(), "LIKE wildcards are literal");
+    assert_eq!(
+        search("100%"),
+        Vec::<String>::new(),
+        "LIKE wildcards are literal"
+    );
     let mut q = JobQuery::view(JobView::All);
     q.provider = Some("other provider".into());
     assert_eq!(store.jobs(None, &q).unwrap().total, 1);

@@ -250,9 +250,12 @@ impl Inner {
                     for removed in &page.removed {
                         let reason = removal_as_rejection(&removed.reason);
                         let message = format!("the job left your reach: {}", removed.reason);
+                        let was_mine = Store::is_my_running_job(tx, &removed.job_id, &me2)?;
                         conflicts +=
                             Store::job_removed(tx, &removed.job_id, &reason, &message, &me2)?;
-                        ended.push((removed.job_id.clone(), removed.reason.to_string()));
+                        if was_mine {
+                            ended.push((removed.job_id.clone(), removed.reason.to_string()));
+                        }
                     }
                     Store::meta_set(tx, meta::CURSOR, Some(&page.cursor))?;
                     Ok((ended, conflicts))
