@@ -12,8 +12,10 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 /// offline first.
 #[derive(Debug, Parser)]
 #[command(name = "smartcontrol", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 ok, 1 operational failure (offline, server error, storage), \
-2 bad input / refused by the job rules / not found, 3 not logged in / session expired / login failed.")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 operational failure (offline, server error, storage), \
+2 bad input / refused by the job rules / not found, 3 not logged in / session expired / login failed."
+)]
 pub struct Cli {
     /// Directory of the local database [default: $XDG_DATA_HOME/smartcontrol or ~/.local/share/smartcontrol]
     #[arg(long, global = true, env = "SMARTCONTROL_DATA_DIR", value_name = "DIR")]

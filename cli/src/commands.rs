@@ -96,7 +96,11 @@ impl Ctx {
 
 /// `$XDG_DATA_HOME/smartcontrol`, else the platform's user data directory.
 fn default_data_dir() -> Result<PathBuf, Failure> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(xdg) = env("XDG_DATA_HOME") {
         return Ok(xdg.join("smartcontrol"));
     }
@@ -164,9 +168,7 @@ async fn sync(ctx: &Ctx) -> Result<u8, Failure> {
                 println!("Synced: {}", output::report_line(&report));
                 let open = core.status()?.open_conflicts;
                 if report.rejected > 0 || open > 0 {
-                    println!(
-                        "{open} open conflict(s): see `smartcontrol conflicts`"
-                    );
+                    println!("{open} open conflict(s): see `smartcontrol conflicts`");
                 }
             }
             Ok(exit::OK)

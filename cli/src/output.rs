@@ -173,7 +173,11 @@ fn print_field(key: &str, v: &serde_json::Value, w: usize, empty: &str) {
         serde_json::Value::Object(m) if key == "master_data" && !m.is_empty() => {
             println!("  {key}");
             for (mk, mv) in m {
-                println!("    {mk:<w2$}  {}", json_value_text(mv, empty), w2 = w.saturating_sub(2));
+                println!(
+                    "    {mk:<w2$}  {}",
+                    json_value_text(mv, empty),
+                    w2 = w.saturating_sub(2)
+                );
             }
         }
         _ => println!("  {key:<w$}  {}", json_value_text(v, empty)),
@@ -201,11 +205,7 @@ fn json_value_text(v: &serde_json::Value, empty: &str) -> String {
 }
 
 fn test_line(t: &VehicleTestResult) -> String {
-    let mut s = format!(
-        "{} {}",
-        if t.passed { "PASS" } else { "FAIL" },
-        t.test
-    );
+    let mut s = format!("{} {}", if t.passed { "PASS" } else { "FAIL" }, t.test);
     if let Some(m) = &t.measured {
         s.push_str(&format!(" ({m})"));
     }

@@ -92,10 +92,7 @@ pub async fn run(args: DemoArgs, json: bool) -> Result<u8, Failure> {
         } else {
             println!("Demo FAILED: the end state differs from the expected one:");
             for c in outcome.checks.iter().filter(|c| !c.ok) {
-                println!(
-                    "  ✗ {}: expected {}, got {}",
-                    c.check, c.expected, c.actual
-                );
+                println!("  ✗ {}: expected {}, got {}", c.check, c.expected, c.actual);
             }
         }
         if let Some(dir) = &kept {
@@ -305,7 +302,10 @@ fn short_table(jobs: &[JobSummary]) -> String {
             ]
         })
         .collect();
-    output::table(&["ID", "PLATE", "MODEL", "STATUS", "ASSIGNEE", "SYNC"], &rows)
+    output::table(
+        &["ID", "PLATE", "MODEL", "STATUS", "ASSIGNEE", "SYNC"],
+        &rows,
+    )
 }
 
 fn report_text(r: &SyncReport) -> String {
@@ -367,7 +367,9 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         ..SimCloudConfig::default()
     })
     .await
-    .map_err(|e| Failure::operational("demo", format!("cannot start the simulated cloud: {e:#}")))?;
+    .map_err(|e| {
+        Failure::operational("demo", format!("cannot start the simulated cloud: {e:#}"))
+    })?;
     let seed = seed_demo(cloud.admin()).map_err(sim("seeding demo data"))?;
     let anna_link = Link::start(cloud.addr()).await?;
     let anna = device(&root.join("anna"), &anna_link.url())?;
@@ -377,10 +379,10 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
 
     if !n.json {
         println!("SmartControl demo — offline-first jobs for two technicians and one cloud");
+        println!("  Simulated cloud on {cloud_url} (in-process, temporary database), seeded with:");
         println!(
-            "  Simulated cloud on {cloud_url} (in-process, temporary database), seeded with:"
+            "  provider Shared Mobility GmbH (Berlin Fleet, Hamburg Fleet); partners AutoTech"
         );
-        println!("  provider Shared Mobility GmbH (Berlin Fleet, Hamburg Fleet); partners AutoTech");
         println!(
             "  Installations (technicians Anna and Ben) and Other Installers; {} jobs ({} for AutoTech).",
             seed.autotech_job_ids.len() + seed.other_job_ids.len() + seed.pending_job_ids.len(),
@@ -392,7 +394,10 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     // ---- 1 ------------------------------------------------------------------
     n.step("Anna logs in, syncs and takes three jobs");
     let account = n
-        .spin("logging in", anna.login(&seed.anna_email, DEMO_PASSWORD, None))
+        .spin(
+            "logging in",
+            anna.login(&seed.anna_email, DEMO_PASSWORD, None),
+        )
         .await
         .map_err(at("Anna's login"))?;
     n.say(format!(
@@ -455,15 +460,17 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     // ---- 2 ------------------------------------------------------------------
     n.step("Anna loses the network and keeps working offline");
     anna_link.cut();
-    n.say("✗ Anna's link to the cloud is cut (an underground garage); the cloud stays up for others");
+    n.say(
+        "✗ Anna's link to the cloud is cut (an underground garage); the cloud stays up for others",
+    );
     let q = anna
         .start_installation(&j1)
         .map_err(at("Anna's offline start"))?;
     n.say(queued_line(&anna, &q));
     match anna.complete_succeeded(&j1, None) {
-        Err(e @ CoreError::ActionRefused { .. }) => {
-            n.say(format!("Refused locally, by the same rules as the cloud: {e}"))
-        }
+        Err(e @ CoreError::ActionRefused { .. }) => n.say(format!(
+            "Refused locally, by the same rules as the cloud: {e}"
+        )),
         Err(e) => return Err(at("the completion before the vehicle tests")(e)),
         Ok(_) => {
             return Err(Failure::operational(
@@ -563,7 +570,9 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         .await
         .map_err(at("Ben's sync after the take-over"))?;
     n.say(format!("✓ Synced: {}", report_text(&r)));
-    n.say(format!("Ben now holds {l3}; Anna's phone, still offline, does not know"));
+    n.say(format!(
+        "Ben now holds {l3}; Anna's phone, still offline, does not know"
+    ));
 
     // ---- 4 ------------------------------------------------------------------
     n.step("Anna is back online: her outbox drains, the work on the taken-over job is refused");
@@ -739,11 +748,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         &"START_INSTALLATION",
         &c.map(|c| c.action.name()).unwrap_or_default(),
     ));
-    checks.push(check(
-        "Anna's outbox",
-        &0,
-        &anna.status()?.pending_actions,
-    ));
+    checks.push(check("Anna's outbox", &0, &anna.status()?.pending_actions));
     checks.push(check("Ben's outbox", &0, &ben.status()?.pending_actions));
     let local = |core: &SmartControl, id: &str| {
         core.job(id)

@@ -1,0 +1,554 @@
+//! Runs the built `smartcontrol` binary against an in-process simulated
+//! cloud started by each test.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use smartcontrol_sim_cloud::{seed_demo, DemoSeed, SimCloud, SimCloudConfig, DEMO_PASSWORD};
+
+const BIN: &str = env!("CARGO_BIN_EXE_smartcontrol");
+
+struct World {
+    cloud: SimCloud,
+    seed: DemoSeed,
+    dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let cloud = SimCloud::start(SimCloudConfig::default())
+        .await
+        .expect("sim-cloud starts");
+    let seed = seed_demo(cloud.admin()).expect("demo data");
+    World {
+        cloud,
+        seed,
+        dir: tempfile::tempdir().expect("temp dir"),
+    }
+}
+
+fn run_at(server: &str, data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--server")
+        .arg(server)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("SMARTCONTROL_SERVER")
+        .env_remove("SMARTCONTROL_DATA_DIR")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+impl World {
+    fn run(&self, args: &[&str]) -> Output {
+        run_at(&self.cloud.base_url(), self.dir.path(), args)
+    }
+
+    /// Runs and expects exit code 0; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?} failed: stdout {} stderr {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
+    }
+
+    fn login_anna_and_sync(&self) {
+        self.ok(&[
+            "login",
+            "--email",
+            &self.seed.anna_email,
+            "--password",
+            DEMO_PASSWORD,
+        ]);
+        self.ok(&["sync"]);
+    }
+
+    fn first_available(&self) -> String {
+        let page = self.json(&["jobs", "available", "--limit", "1"]);
+        page["jobs"][0]["id"]
+            .as_str()
+            .expect("an available job")
+            .to_owned()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+fn sorted(list: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sync_and_jobs_json_field_names() {
+    let w = world().await;
+    let account = w.json(&[
+        "login",
+        "--email",
+        &w.seed.anna_email,
+        "--password",
+        DEMO_PASSWORD,
+    ]);
+    assert_eq!(
+        keys(&account),
+        sorted(&[
+            "technician_id",
+            "name",
+            "email",
+            "company_id",
+            "company_name"
+        ])
+    );
+    let report = w.json(&["sync"]);
+    assert_eq!(
+        keys(&report),
+        sorted(&[
+            "applied",
+            "rejected",
+            "jobs_received",
+            "jobs_removed",
+            "requests",
+            "pending_actions"
+        ])
+    );
+    assert_eq!(report["jobs_received"], w.seed.autotech_job_ids.len());
+
+    let page = w.json(&["jobs", "available", "--limit", "5"]);
+    assert_eq!(keys(&page), sorted(&["jobs", "total"]));
+    assert_eq!(page["total"], w.seed.autotech_job_ids.len());
+    assert_eq!(page["jobs"].as_array().map(Vec::len), Some(5));
+    assert_eq!(
+        keys(&page["jobs"][0]),
+        sorted(&[
+            "id",
+            "kind",
+            "status",
+            "license_plate",
+            "vin",
+            "custom_name",
+            "vehicle_model",
+            "provider_id",
+            "provider_name",
+            "fleet_id",
+            "fleet_name",
+            "planned_service_date",
+            "assignee_id",
+            "assignee_name",
+            "vehicle_tests_required",
+            "pending_actions"
+        ])
+    );
+    let id = page["jobs"][0]["id"].as_str().expect("id").to_owned();
+
+    let detail = w.json(&["job", "show", &id]);
+    assert_eq!(
+        keys(&detail),
+        sorted(&[
+            "summary",
+            "cloud",
+            "installation_started",
+            "failure_comment",
+            "pending",
+            "vehicle_tests"
+        ])
+    );
+    assert_eq!(detail["cloud"]["id"], id.as_str());
+    // The text form shows the full id and every field of the cloud job.
+    let shown = w.ok(&["job", "show", &id[..8]]);
+    assert!(shown.contains(&id), "{shown}");
+    for field in keys(&detail["cloud"]) {
+        assert!(shown.contains(&field), "job show lacks {field}: {shown}");
+    }
+
+    let status = w.json(&["status"]);
+    assert_eq!(
+        keys(&status),
+        sorted(&[
+            "account",
+            "logged_in",
+            "pending_actions",
+            "open_conflicts",
+            "state",
+            "last_sync_at",
+            "last_attempt_at",
+            "last_error"
+        ])
+    );
+    assert_eq!(status["state"], "online");
+    assert_eq!(status["account"]["email"], w.seed.anna_email.as_str());
+
+    let table = w.ok(&["jobs"]);
+    assert!(table.contains(&id), "{table}");
+    assert!(
+        table.contains(&format!("of {}", w.seed.autotech_job_ids.len())),
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_claim_is_queued_and_counted_then_synced() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let id = w.first_available();
+
+    let out = w.ok(&["claim", &id, "--offline"]);
+    assert!(out.contains("Queued: claim of"), "{out}");
+    assert!(out.contains("1 action(s) waiting for sync"), "{out}");
+    assert!(out.contains(&id), "{out}");
+
+    let status = w.json(&["status"]);
+    assert_eq!(status["pending_actions"], 1);
+    let mine = w.ok(&["jobs", "mine"]);
+    assert!(mine.contains("waiting for sync"), "{mine}");
+    let page = w.json(&["jobs", "mine"]);
+    assert_eq!(page["jobs"][0]["pending_actions"], 1);
+    assert_eq!(page["jobs"][0]["status"], "RUNNING");
+
+    // The next action in JSON mode, still offline.
+    let doc = w.json(&["--offline", "start", &id]);
+    assert_eq!(keys(&doc), sorted(&["queued", "sync", "job_status"]));
+    assert_eq!(
+        keys(&doc["queued"]),
+        sorted(&[
+            "idempotency_key",
+            "job_id",
+            "action",
+            "status",
+            "pending_actions"
+        ])
+    );
+    assert_eq!(doc["queued"]["action"], "START_INSTALLATION");
+    assert_eq!(doc["queued"]["pending_actions"], 2);
+    assert_eq!(doc["sync"]["outcome"], "skipped");
+
+    let report = w.json(&["sync"]);
+    assert_eq!(report["applied"], 2);
+    assert_eq!(report["pending_actions"], 0);
+    let job = w.cloud.admin().job(&id).expect("job on the cloud");
+    assert_eq!(job.job.status.as_str(), "RUNNING");
+    assert!(job.job.installation_started_at.is_some());
+
+    // Online action: queued and synced in one command.
+    let out = w.ok(&[
+        "complete",
+        &id,
+        "--failed",
+        "--comment",
+        "door sensor stuck",
+    ]);
+    assert!(out.contains("Synced:"), "{out}");
+    let job = w.cloud.admin().job(&id).expect("job on the cloud");
+    assert_eq!(job.job.status.as_str(), "FAILED");
+    assert_eq!(
+        job.job.failure_comment.as_deref(),
+        Some("door sensor stuck")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_exits_2_with_a_clear_message() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let id = w.first_available();
+
+    let out = w.run(&["claim", "00000000-no-such-job"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not on this device"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = w.run(&["--json", "job", "show", "00000000-no-such-job"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err: Value = serde_json::from_slice(&out.stdout).expect("JSON error on stdout");
+    assert_eq!(err["error"]["kind"], "job_not_found");
+    assert!(err["error"]["message"].as_str().is_some());
+
+    let out = w.run(&["complete", &id, "--failed"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--comment"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = w.run(&["complete", &id, "--succeeded", "--failed", "--comment", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = w.run(&["--offline", "complete", &id, "--succeeded"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("claim it first"), "{stderr}");
+
+    let out = w.run(&["--json", "--offline", "start", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    let err: Value = serde_json::from_slice(&out.stdout).expect("JSON error on stdout");
+    assert_eq!(err["error"]["kind"], "action_refused");
+
+    let out = w.run(&["conflicts", "dismiss", "99"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // Nothing was queued by the refused commands.
+    assert_eq!(w.json(&["status"])["pending_actions"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_logged_in_exits_3() {
+    let w = world().await;
+    // Status works without a login and says so.
+    let status = w.json(&["status"]);
+    assert_eq!(status["logged_in"], false);
+    assert_eq!(status["state"], "never");
+    for args in [
+        &["jobs"][..],
+        &["sync"][..],
+        &["claim", "some-job"][..],
+        &["conflicts"][..],
+    ] {
+        let out = w.run(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("not logged in"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = w.run(&["--json", "jobs"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err: Value = serde_json::from_slice(&out.stdout).expect("JSON error on stdout");
+    assert_eq!(err["error"]["kind"], "not_logged_in");
+
+    // Wrong password, and a TOTP account without a code.
+    let out = w.run(&[
+        "login",
+        "--email",
+        &w.seed.anna_email,
+        "--password",
+        "wrong",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = w.run(&[
+        "login",
+        "--email",
+        &w.seed.ben_email,
+        "--password",
+        DEMO_PASSWORD,
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("--totp"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_login_and_password_on_stdin() {
+    let w = world().await;
+    let code = smartcontrol_sim_cloud::current_totp_code(&w.seed.totp_secret).expect("code");
+    let mut child = Command::new(BIN)
+        .arg("--server")
+        .arg(w.cloud.base_url())
+        .arg("--data-dir")
+        .arg(w.dir.path())
+        .args(["login", "--email", &w.seed.ben_email, "--totp", &code])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{DEMO_PASSWORD}").expect("write password");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Ben Keller"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_cloud_exits_1_and_keeps_the_queue() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let id = w.first_available();
+    // A port nobody listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let out = run_at(&dead, w.dir.path(), &["claim", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Queued: claim of"), "{stdout}");
+    assert!(
+        stdout.contains("Offline: the action stays queued and will sync later"),
+        "{stdout}"
+    );
+
+    let out = run_at(&dead, w.dir.path(), &["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("offline"), "{stderr}");
+    assert!(stderr.contains("1 waiting for sync"), "{stderr}");
+
+    let out = run_at(&dead, w.dir.path(), &["--json", "sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&out.stdout).expect("JSON error on stdout");
+    assert_eq!(err["error"]["kind"], "offline");
+
+    let status = w.json(&["status"]);
+    assert_eq!(status["pending_actions"], 1);
+    assert_eq!(status["state"], "offline");
+
+    // Logging out would lose the queued claim.
+    let out = w.run(&["logout"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // Back online: it drains.
+    let report = w.json(&["sync"]);
+    assert_eq!(report["applied"], 1);
+    w.ok(&["logout"]);
+    assert_eq!(w.json(&["status"])["logged_in"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn take_over_conflict_is_listed_and_dismissed() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let id = w.first_available();
+    w.ok(&["claim", &id]);
+    w.ok(&["--offline", "start", &id]);
+
+    // Ben takes the job over from his own device meanwhile.
+    let ben_dir = tempfile::tempdir().expect("temp dir");
+    let code = smartcontrol_sim_cloud::current_totp_code(&w.seed.totp_secret).expect("code");
+    let url = w.cloud.base_url();
+    let ben = |args: &[&str]| run_at(&url, ben_dir.path(), args);
+    let out = ben(&[
+        "login",
+        "--email",
+        &w.seed.ben_email,
+        "--password",
+        DEMO_PASSWORD,
+        "--totp",
+        &code,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(ben(&["sync"]).status.code(), Some(0));
+    let out = ben(&["take-over", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Synced:"));
+
+    let report = w.json(&["sync"]);
+    assert_eq!(report["rejected"], 1);
+    let conflicts = w.json(&["conflicts"]);
+    let list = conflicts.as_array().expect("a list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        keys(&list[0]),
+        sorted(&[
+            "id",
+            "job_id",
+            "job_label",
+            "action",
+            "vehicle_tests",
+            "reason",
+            "message",
+            "server_job",
+            "created_at"
+        ])
+    );
+    assert_eq!(list[0]["reason"], "TAKEN_OVER");
+    assert_eq!(list[0]["action"]["type"], "START_INSTALLATION");
+    let cid = list[0]["id"].to_string();
+
+    // Re-submitting is refused by the rules: the job is Ben's now.
+    let out = w.run(&["conflicts", "resubmit", &cid]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let text_list = w.ok(&["conflicts"]);
+    assert!(text_list.contains("TAKEN_OVER"), "{text_list}");
+    w.ok(&["conflicts", "dismiss", &cid]);
+    assert_eq!(w.json(&["conflicts"]), serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_json_exits_0_with_verification_ok() {
+    let out = Command::new(BIN)
+        .args(["demo", "--json"])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the demo runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout {} stderr {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(summary["ok"], true);
+    assert_eq!(summary["verification"]["ok"], true);
+    assert_eq!(summary["steps"].as_array().map(Vec::len), Some(6));
+    assert_eq!(summary["conflicts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(summary["conflicts"][0]["reason"], "TAKEN_OVER");
+    let statuses: Vec<&str> = summary["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["SUCCEEDED", "FAILED", "RUNNING"]);
+}
+
+#[test]
+fn demo_text_narrates_all_steps() {
+    let out = Command::new(BIN)
+        .arg("demo")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the demo runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for needle in [
+        "Step 1",
+        "Step 6",
+        "waiting for sync",
+        "TAKEN_OVER",
+        "Demo passed",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle}: {stdout}");
+    }
+    // No spinner or escape codes when stdout/stderr are not terminals.
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
