@@ -29,9 +29,12 @@ pub(crate) mod meta {
     pub const LAST_STATE: &str = "sync.last_state";
 }
 
-/// The local database of one data directory.
+/// The local database of one data directory: one connection for writes
+/// and one for reads, so a UI reading lists never waits for a sync that is
+/// applying a large page (WAL lets readers run beside the writer).
 pub(crate) struct Store {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
 }
 
 /// Columns of a [`JobSummary`], in the order [`summary_from_row`] reads them.
@@ -46,28 +49,37 @@ impl Store {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(conn),
+            reader: Mutex::new(reader),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent
         // (the transaction rolls back on drop), so a poisoned lock is usable.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` with the connection, for reads.
+    /// Runs `f` with the read connection (one consistent snapshot per
+    /// statement; wrap several reads in `f` for one view).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        f(&self.lock())
+        let conn = Self::lock(&self.reader);
+        let tx = conn.unchecked_transaction()?;
+        let out = f(&tx)?;
+        tx.finish()?;
+        Ok(out)
     }
 
     /// Runs `f` in one IMMEDIATE transaction: committed if `f` succeeds,
     /// rolled back otherwise.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock();
+        let mut conn = Self::lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
