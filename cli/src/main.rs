@@ -20,7 +20,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => return usage_error(e),
+    };
     // The demo provokes failures on purpose (offline sync, a refused
     // action): the core's warnings about them would only be noise there.
     let quiet = matches!(args.command, cli::Command::Demo(_));
@@ -47,6 +50,27 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// Help and version go out as clap prints them (exit 0); usage errors exit
+/// 2, as `{"error": {"kind": "usage", ...}}` on stdout when `--json` is given.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || !std::env::args().any(|a| a == "--json")
+    {
+        e.exit();
+    }
+    // clap's text up to the usage line, on one line.
+    let rendered = e.render().to_string();
+    let body = rendered.split("\nUsage:").next().unwrap_or_default();
+    let message = body
+        .trim_start_matches("error: ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    exit::Failure::new(exit::BAD_INPUT, "usage", message).report(true);
+    ExitCode::from(exit::BAD_INPUT)
 }
 
 /// `-v` info, `-vv` debug, `-vvv` trace; without `-v`, `RUST_LOG` or the

@@ -301,6 +301,17 @@ async fn bad_input_exits_2_with_a_clear_message() {
         text(&out.stderr)
     );
 
+    let out = w.run(&["--json", "complete", &id, "--failed"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err: Value = serde_json::from_slice(&out.stdout).expect("JSON error on stdout");
+    assert_eq!(err["error"]["kind"], "usage");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--comment")),
+        "{err}"
+    );
+
     let out = w.run(&["complete", &id, "--succeeded", "--failed", "--comment", "x"]);
     assert_eq!(out.status.code(), Some(2));
 
