@@ -510,6 +510,22 @@ async fn take_over_conflict_is_listed_and_dismissed() {
     assert!(text_list.contains("TAKEN_OVER"), "{text_list}");
     w.ok(&["conflicts", "dismiss", &cid]);
     assert_eq!(w.json(&["conflicts"]), serde_json::json!([]));
+
+    // An online action the cloud rejects in the sync right after it: exit 2.
+    let other = w.first_available();
+    w.ok(&["claim", &other]);
+    assert_eq!(ben(&["sync"]).status.code(), Some(0));
+    assert_eq!(ben(&["take-over", &other]).status.code(), Some(0));
+    let out = w.run(&["start", &other]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Queued: installation start"), "{stdout}");
+    assert!(
+        stdout.contains("Rejected by the cloud (TAKEN_OVER)"),
+        "{stdout}"
+    );
+    let conflicts = w.json(&["conflicts"]);
+    assert_eq!(conflicts.as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
