@@ -358,14 +358,13 @@ async fn after_queue(ctx: &Ctx, core: &SmartControl, queued: QueuedAction) -> Re
             conflict: None,
         }
     } else {
-        let before: Vec<i64> = core.conflicts()?.iter().map(|c| c.id).collect();
         let result = tokio::time::timeout(ACTION_SYNC_TIMEOUT, core.sync()).await;
         match result {
             Ok(Ok(report)) => {
                 let new_conflict = core
                     .conflicts()?
                     .into_iter()
-                    .find(|c| c.job_id == id && !before.contains(&c.id));
+                    .find(|c| c.idempotency_key == queued.idempotency_key);
                 match new_conflict {
                     Some(c) => {
                         code = exit::BAD_INPUT;

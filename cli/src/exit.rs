@@ -56,26 +56,6 @@ impl Failure {
     }
 }
 
-/// The stable `kind` of a core error (snake_case of its variant).
-pub fn kind(e: &CoreError) -> &'static str {
-    match e {
-        CoreError::NotLoggedIn => "not_logged_in",
-        CoreError::InvalidCredentials => "invalid_credentials",
-        CoreError::TotpRequired => "totp_required",
-        CoreError::InvalidTotp => "invalid_totp",
-        CoreError::SessionExpired => "session_expired",
-        CoreError::JobNotFound { .. } => "job_not_found",
-        CoreError::ActionRefused { .. } => "action_refused",
-        CoreError::ConflictNotFound { .. } => "conflict_not_found",
-        CoreError::Offline { .. } => "offline",
-        CoreError::Server { .. } => "server",
-        CoreError::MalformedResponse { .. } => "malformed_response",
-        CoreError::Storage { .. } => "storage",
-        CoreError::PendingActionsWouldBeLost { .. } => "pending_actions_would_be_lost",
-        CoreError::InvalidInput { .. } => "invalid_input",
-    }
-}
-
 /// The exit code of a core error.
 pub fn code(e: &CoreError) -> u8 {
     match e {
@@ -102,7 +82,7 @@ impl From<CoreError> for Failure {
             CoreError::TotpRequired => format!("{e} (pass it with --totp CODE)"),
             _ => e.to_string(),
         };
-        Failure::new(code(&e), kind(&e), message)
+        Failure::new(code(&e), e.kind(), message)
     }
 }
 

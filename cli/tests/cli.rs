@@ -489,6 +489,7 @@ async fn take_over_conflict_is_listed_and_dismissed() {
         keys(&list[0]),
         sorted(&[
             "id",
+            "idempotency_key",
             "job_id",
             "job_label",
             "action",

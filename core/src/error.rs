@@ -57,6 +57,29 @@ pub enum CoreError {
     InvalidInput { what: String },
 }
 
+impl CoreError {
+    /// A stable machine name of the error kind, for scripts, exit codes
+    /// and the native apps (`not_logged_in`, `offline`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CoreError::NotLoggedIn => "not_logged_in",
+            CoreError::InvalidCredentials => "invalid_credentials",
+            CoreError::TotpRequired => "totp_required",
+            CoreError::InvalidTotp => "invalid_totp",
+            CoreError::SessionExpired => "session_expired",
+            CoreError::JobNotFound { .. } => "job_not_found",
+            CoreError::ActionRefused { .. } => "action_refused",
+            CoreError::ConflictNotFound { .. } => "conflict_not_found",
+            CoreError::Offline { .. } => "offline",
+            CoreError::Server { .. } => "server",
+            CoreError::MalformedResponse { .. } => "malformed_response",
+            CoreError::Storage { .. } => "storage",
+            CoreError::PendingActionsWouldBeLost { .. } => "pending_actions_would_be_lost",
+            CoreError::InvalidInput { .. } => "invalid_input",
+        }
+    }
+}
+
 impl Error {
     /// Maps to the public error, logging the internal cause where it is hidden.
     pub(crate) fn into_public(self) -> CoreError {

@@ -285,7 +285,8 @@ impl SmartControl {
     }
 
     /// Completes one's job as SUCCEEDED (refused while required vehicle
-    /// tests have not passed). The report carries the recorded test results.
+    /// tests have not passed). The queued report carries `notes` and the
+    /// vehicle test results recorded for the job.
     pub fn complete_succeeded(
         &self,
         job_id: &str,
@@ -385,6 +386,10 @@ impl SmartControl {
     /// Pushes queued actions and pulls changes. The UI never needs to wait
     /// for this: local state is always readable and writable meanwhile.
     pub async fn sync(&self) -> Result<SyncReport, CoreError> {
+        if self.account()?.is_none() {
+            // Nothing to sync; not a failed attempt either.
+            return Err(CoreError::NotLoggedIn);
+        }
         let _one_at_a_time = self.inner.sync_lock.lock().await;
         self.inner.events.emit(Event::SyncStateChanged {
             state: SyncState::Syncing,

@@ -133,6 +133,8 @@ pub struct QueuedAction {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conflict {
     pub id: i64,
+    /// Key of the refused action (as in [`QueuedAction::idempotency_key`]).
+    pub idempotency_key: String,
     pub job_id: String,
     pub job_label: String,
     pub action: Action,

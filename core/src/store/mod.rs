@@ -122,7 +122,16 @@ impl Store {
     /// state with the actions still queued for it. Returns whether the job
     /// was the technician's running job before and no longer is (access ended).
     pub(crate) fn upsert_cloud_job(tx: &Transaction<'_>, job: &Job, me: &Actor) -> Result<bool> {
-        let was_mine = Self::is_my_running_job(tx, &job.id, me)?;
+        let previous: Option<(i64, String, bool)> = tx
+            .prepare_cached(
+                "SELECT rowid, search_text, status = 'RUNNING' AND assignee_id IS ?2
+                 FROM jobs WHERE id = ?1",
+            )?
+            .query_row(params![job.id, me.id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let was_mine = previous.as_ref().is_some_and(|p| p.2);
         let search_text = [
             job.license_plate.as_deref(),
             job.vin.as_deref(),
@@ -139,9 +148,10 @@ impl Store {
             "INSERT INTO jobs (id, server_json, server_version, kind, provider_id, provider_name,
                 fleet_id, fleet_name, license_plate, vin, custom_name, vehicle_model,
                 planned_service_date, vehicle_tests_required, search_text, status,
-                assignee_id, assignee_name, failure_comment, installation_started)
+                assignee_id, assignee_name, failure_comment, installation_started, sort_key)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                ?17, ?18, ?19, ?20)
+                ?17, ?18, ?19, ?20,
+                COALESCE(?13, '9999-12-31') || char(31) || COALESCE(?9, '') || char(31) || ?1)
              ON CONFLICT (id) DO UPDATE SET
                 server_json = excluded.server_json, server_version = excluded.server_version,
                 kind = excluded.kind, provider_id = excluded.provider_id,
@@ -154,10 +164,11 @@ impl Store {
                 search_text = excluded.search_text, status = excluded.status,
                 assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
                 failure_comment = excluded.failure_comment,
-                installation_started = excluded.installation_started",
+                installation_started = excluded.installation_started,
+                sort_key = excluded.sort_key",
         )?
         .execute(params![
-            job.id,
+            &job.id,
             serde_json::to_string(job)?,
             job.version,
             job.kind.as_str(),
@@ -178,6 +189,14 @@ impl Store {
             job.failure_comment,
             job.installation_started_at.is_some(),
         ])?;
+        match previous {
+            Some((_, old, _)) if old == search_text => {}
+            Some((rowid, old, _)) => {
+                Self::search_index_remove(tx, rowid, &old)?;
+                Self::search_index_add(tx, rowid, &search_text)?;
+            }
+            None => Self::search_index_add(tx, tx.last_insert_rowid(), &search_text)?,
+        }
         // Replay what is still queued on top of the cloud's state.
         if Self::pending_count_for(tx, &job.id)? > 0 {
             Self::recompute(tx, &job.id, me)?;
@@ -252,8 +271,32 @@ impl Store {
     /// Forgets a job that left the technician's reach (its vehicle test
     /// results included). Queued work must have been moved to conflicts.
     pub(crate) fn delete_job(tx: &Transaction<'_>, job_id: &str) -> Result<()> {
+        let row: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT rowid, search_text FROM jobs WHERE id = ?1",
+                [job_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((rowid, text)) = row {
+            Self::search_index_remove(tx, rowid, &text)?;
+        }
         tx.execute("DELETE FROM jobs WHERE id = ?1", [job_id])?;
         tx.execute("DELETE FROM vehicle_tests WHERE job_id = ?1", [job_id])?;
+        Ok(())
+    }
+
+    fn search_index_add(tx: &Transaction<'_>, rowid: i64, text: &str) -> Result<()> {
+        tx.prepare_cached("INSERT INTO jobs_search (rowid, search_text) VALUES (?1, ?2)")?
+            .execute(params![rowid, text])?;
+        Ok(())
+    }
+
+    fn search_index_remove(tx: &Transaction<'_>, rowid: i64, text: &str) -> Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO jobs_search (jobs_search, rowid, search_text) VALUES ('delete', ?1, ?2)",
+        )?
+        .execute(params![rowid, text])?;
         Ok(())
     }
 
@@ -431,15 +474,24 @@ impl Store {
             JobView::All => ("1", false),
         };
         let mut filter = String::from(view_sql);
-        let search = q
+        // Three characters or more: the trigram index finds the substring
+        // (a quoted FTS5 string, quotes doubled). Shorter: a plain scan.
+        let term = q
             .search
             .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-        if search.is_some() {
-            filter.push_str(" AND search_text LIKE :search ESCAPE '\\'");
-        }
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty());
+        let search = term.map(|t| {
+            if t.chars().count() >= 3 {
+                filter.push_str(
+                    " AND rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)",
+                );
+                format!("\"{}\"", t.replace('"', "\"\""))
+            } else {
+                filter.push_str(" AND search_text LIKE :search ESCAPE '\\'");
+                format!("%{}%", escape_like(&t))
+            }
+        });
         if q.provider.is_some() {
             filter.push_str(
                 " AND (provider_id = :provider OR lower(provider_name) = lower(:provider))",
@@ -467,7 +519,7 @@ impl Store {
                 .query_row(named.as_slice(), |r| r.get(0))?;
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE {filter}
-                 ORDER BY planned_service_date IS NULL, planned_service_date, license_plate, id
+                 ORDER BY sort_key
                  LIMIT {} OFFSET {}",
                 q.limit, q.offset
             ))?;
@@ -707,7 +759,8 @@ impl Store {
     pub(crate) fn open_conflicts(conn: &Connection) -> Result<Vec<Conflict>> {
         let mut stmt = conn.prepare_cached(
             "SELECT id, job_id, job_label, action_json, vehicle_tests_json, reason, message,
-                server_job_json, created_at FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
+                server_job_json, created_at, idempotency_key
+             FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -720,12 +773,15 @@ impl Store {
                 r.get::<_, String>(6)?,
                 r.get::<_, Option<String>>(7)?,
                 r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, job_id, job_label, action, tests, reason, message, server, created_at) = row?;
+            let (id, job_id, job_label, action, tests, reason, message, server, created_at, key) =
+                row?;
             Ok(Conflict {
                 id,
+                idempotency_key: key,
                 job_id,
                 job_label,
                 action: serde_json::from_str(&action)?,
@@ -770,6 +826,7 @@ impl Store {
     pub(crate) fn clear_account(tx: &Transaction<'_>) -> Result<()> {
         tx.execute_batch(
             "DELETE FROM outbox; DELETE FROM jobs; DELETE FROM vehicle_tests;
+             INSERT INTO jobs_search (jobs_search) VALUES ('delete-all');
              DELETE FROM conflicts; DELETE FROM meta;",
         )?;
         Ok(())

@@ -8,7 +8,10 @@
 use rusqlite_migration::{Migrations, M};
 
 /// Every migration, oldest first. The schema version is their count.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/001_initial.sql")),
+    M::up(include_str!("migrations/002_view_order_index.sql")),
+];
 
 /// The migrations of the local store.
 pub(crate) fn migrations() -> Migrations<'static> {

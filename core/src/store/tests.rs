@@ -323,3 +323,47 @@ fn pragmas_are_durable() {
         })
         .unwrap();
 }
+
+#[test]
+fn the_search_index_follows_changes_removals_and_logout() {
+    let (_d, store) = store_with(&[
+        cloud_job("1", "B-SC 1042", JobStatus::Assigned),
+        cloud_job("2", "B-SC 2000", JobStatus::Assigned),
+    ]);
+    let found = |s: &str| {
+        let mut q = JobQuery::view(JobView::All);
+        q.search = Some(s.into());
+        store
+            .jobs(None, &q)
+            .unwrap()
+            .jobs
+            .into_iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found("SC 1042"), ["1"]);
+    // The provider corrects the plate: old text gone, new text found.
+    let mut changed = cloud_job("1", "B-XY 7777", JobStatus::Assigned);
+    changed.version = 2;
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &changed, &me()))
+        .unwrap();
+    assert!(found("SC 1042").is_empty());
+    assert_eq!(found("xy 777"), ["1"]);
+    assert_eq!(
+        found("\"quoted\""),
+        Vec::<String>::new(),
+        "quotes are literal"
+    );
+    store.write(|tx| Store::delete_job(tx, "1")).unwrap();
+    assert!(found("xy 777").is_empty());
+    assert_eq!(found("sc 2000"), ["2"]);
+    store.write(Store::clear_account).unwrap();
+    assert!(found("sc 2000").is_empty());
+    store
+        .write(|tx| {
+            Store::upsert_cloud_job(tx, &cloud_job("3", "B-SC 2000", JobStatus::Assigned), &me())
+        })
+        .unwrap();
+    assert_eq!(found("sc 2000"), ["3"], "index usable after delete-all");
+}
