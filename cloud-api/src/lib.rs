@@ -166,9 +166,13 @@ pub struct Job {
     pub central_lock_connection_type: Option<CentralLockConnectionType>,
     #[serde(default)]
     pub fuel_type: Option<FuelType>,
-    /// Hardware the job asks for (e.g. a CloudBoxx type or serial).
+    /// Hardware the job asks for (e.g. a CloudBoxx type).
     #[serde(default)]
     pub hardware: Option<String>,
+    /// Serial of the CloudBoxx unit to install or service in this vehicle;
+    /// access grants for the job name this device.
+    #[serde(default)]
+    pub cloudboxx_serial: Option<String>,
     /// Name of the CloudBoxx configuration preset to apply.
     #[serde(default)]
     pub cloudboxx_config_preset: Option<String>,
@@ -224,6 +228,23 @@ pub struct LoginRequest {
     /// The current 6-digit code, required when the account has TOTP enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<String>,
+    /// The phone's Ed25519 public key (64 hex digits). Access grants issued
+    /// to this session name it; the private half never leaves the phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_public_key: Option<String>,
+}
+
+/// A signed, job-scoped access grant for one CloudBoxx, issued to the
+/// technician holding the job (see `docs/cloudboxx-protocol.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessGrantEnvelope {
+    pub job_id: String,
+    /// Grant id (32 hex digits), as inside the signed grant.
+    pub grant_id: String,
+    /// The encoded, signed grant (hex), exactly as presented to the device.
+    pub grant: String,
+    /// Unix seconds after which the device refuses it.
+    pub not_after: i64,
 }
 
 /// `POST /api/v1/auth/refresh`.
@@ -269,6 +290,9 @@ pub struct ChangesResponse {
     /// More changes wait: ask again with `cursor`.
     #[serde(default)]
     pub has_more: bool,
+    /// Access grants for the technician's RUNNING jobs among `jobs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<AccessGrantEnvelope>,
 }
 
 /// A job that the technician can no longer see, and why.
@@ -399,6 +423,10 @@ pub struct ActionResult {
 pub enum ActionOutcome {
     Applied {
         job: Job,
+        /// The access grant for the job, when the action gave the sender
+        /// vehicle access (claim, take-over).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grant: Option<AccessGrantEnvelope>,
     },
     Rejected {
         reason: RejectReason,

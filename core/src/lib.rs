@@ -126,6 +126,7 @@ impl SmartControl {
             email: email.trim().to_owned(),
             password: password.to_owned(),
             totp: totp.map(|t| t.trim().to_owned()),
+            phone_public_key: None,
         };
         let tokens = self
             .inner

@@ -280,6 +280,7 @@ async fn technicians_never_see_or_touch_another_companys_jobs() {
             email: c.seed.olga_email.clone(),
             password: c.seed.password.clone(),
             totp: None,
+            phone_public_key: None,
         })
         .unwrap()
         .access_token;

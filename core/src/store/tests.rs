@@ -35,6 +35,7 @@ pub(crate) fn cloud_job(id: &str, plate: &str, status: JobStatus) -> Job {
         central_lock_connection_type: None,
         fuel_type: None,
         hardware: None,
+        cloudboxx_serial: None,
         cloudboxx_config_preset: None,
         master_data: Default::default(),
         planned_service_date: None,

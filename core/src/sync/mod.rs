@@ -165,7 +165,7 @@ impl Inner {
                     let (mut applied, mut rejected) = (0, 0);
                     for r in &resp.results {
                         match &r.outcome {
-                            ActionOutcome::Applied { job } => {
+                            ActionOutcome::Applied { job, .. } => {
                                 if Store::action_applied(tx, &r.idempotency_key, job, &me)? {
                                     ended.push((job.id.clone(), job.status.to_string()));
                                 }

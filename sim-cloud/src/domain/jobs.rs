@@ -129,6 +129,7 @@ fn insert_new_jobs(
         }
         let s = nj.spec;
         let job = Job {
+            cloudboxx_serial: None,
             id: new_id(),
             provider_id: provider_id.to_owned(),
             provider_name: pname.clone(),

@@ -205,6 +205,7 @@ pub(crate) fn read_job(r: &Row<'_>) -> rusqlite::Result<StoredJob> {
     let assignee_id: Option<String> = opt(21)?;
     let assignee_name: Option<String> = opt(22)?;
     let job = Job {
+        cloudboxx_serial: None,
         id: r.get(0)?,
         provider_id: r.get(1)?,
         provider_name: r.get(2)?,

@@ -314,6 +314,7 @@ impl SimAdmin {
             }
             removed.sort_by_key(|(s, _)| *s);
             Ok(ChangesResponse {
+                grants: vec![],
                 cursor: cursor.to_string(),
                 jobs: rows.into_iter().map(|r| r.job).collect(),
                 removed: removed.into_iter().map(|(_, r)| r).collect(),
@@ -362,7 +363,7 @@ impl SimAdmin {
                     }
                 } else {
                     match apply_one(tx, tech, &company_id, a, &now)? {
-                        Ok(job) => ActionOutcome::Applied { job },
+                        Ok(job) => ActionOutcome::Applied { job, grant: None },
                         Err(rej) => {
                             rejected_jobs.insert(a.job_id.as_str());
                             tracing::debug!(job = %a.job_id, action = a.action.name(), reason = %rej.reason, "action rejected");

@@ -147,7 +147,7 @@ pub fn act(job_id: &str, action: Action) -> ActionRequest {
 
 pub fn applied(r: &ActionResult) -> &Job {
     match &r.outcome {
-        ActionOutcome::Applied { job } => job,
+        ActionOutcome::Applied { job, .. } => job,
         other => panic!("expected APPLIED, got {other:?}"),
     }
 }
