@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use smartcontrol_ble::security::{FileSecretStore, PhoneKey, SecretStore};
 use smartcontrol_cloud_api::{self as api, Action, JobReport, VehicleTestResult};
 use tokio::sync::{broadcast, Notify};
 
@@ -46,7 +47,7 @@ use sync::client::CloudClient;
 pub const DATABASE_FILE: &str = "smartcontrol.db";
 
 /// Where the core keeps its data and which cloud it talks to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CoreConfig {
     /// Directory for the local database (created if missing).
     pub data_dir: PathBuf,
@@ -56,6 +57,24 @@ pub struct CoreConfig {
     pub request_timeout: Duration,
     /// Retries of transient failures within one sync.
     pub retry: RetryPolicy,
+    /// Where the phone's private key lives (the platform keychain on
+    /// phones). `None`: files with mode 0600 in `data_dir/secrets`.
+    pub secret_store: Option<Arc<dyn SecretStore>>,
+}
+
+impl std::fmt::Debug for CoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreConfig")
+            .field("data_dir", &self.data_dir)
+            .field("server_url", &self.server_url)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field(
+                "secret_store",
+                &self.secret_store.as_ref().map(|_| "custom"),
+            )
+            .finish()
+    }
 }
 
 impl CoreConfig {
@@ -66,6 +85,7 @@ impl CoreConfig {
             server_url: server_url.into(),
             request_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
+            secret_store: None,
         }
     }
 }
@@ -86,6 +106,8 @@ pub(crate) struct Inner {
     sync_lock: tokio::sync::Mutex<()>,
     /// Wakes the background sync when an action is queued.
     wake: Notify,
+    /// Holds the phone's key pair.
+    secrets: Arc<dyn SecretStore>,
 }
 
 impl SmartControl {
@@ -95,6 +117,16 @@ impl SmartControl {
             detail: format!("cannot create {}: {e}", config.data_dir.display()),
         })?;
         let store = Store::open(&config.data_dir.join(DATABASE_FILE))?;
+        let secrets: Arc<dyn SecretStore> = match config.secret_store {
+            Some(s) => s,
+            None => Arc::new(
+                FileSecretStore::new(config.data_dir.join("secrets")).map_err(|e| {
+                    CoreError::Storage {
+                        detail: format!("cannot open the key store: {e}"),
+                    }
+                })?,
+            ),
+        };
         let client = CloudClient::new(&config.server_url, config.request_timeout).map_err(|e| {
             CoreError::InvalidInput {
                 what: format!("cloud URL {:?}: {e}", config.server_url),
@@ -108,6 +140,7 @@ impl SmartControl {
                 events: EventBus::new(),
                 sync_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
+                secrets,
             }),
         })
     }
@@ -122,11 +155,18 @@ impl SmartControl {
         password: &str,
         totp: Option<&str>,
     ) -> Result<Account, CoreError> {
+        let phone_key = self.phone_key()?;
         let req = api::LoginRequest {
             email: email.trim().to_owned(),
             password: password.to_owned(),
             totp: totp.map(|t| t.trim().to_owned()),
-            phone_public_key: None,
+            phone_public_key: Some(
+                phone_key
+                    .public_key()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+            ),
         };
         let tokens = self
             .inner
@@ -169,6 +209,24 @@ impl SmartControl {
         })?;
         tracing::info!(email = %session.account.email, "logged in");
         Ok(session.account)
+    }
+
+    /// The phone's key pair, created on first use; its private half never
+    /// leaves the secret store except to sign a handshake.
+    pub fn phone_key(&self) -> Result<PhoneKey, CoreError> {
+        PhoneKey::load_or_create(self.inner.secrets.as_ref()).map_err(|e| CoreError::Storage {
+            detail: format!("phone key: {e}"),
+        })
+    }
+
+    /// The access grant for one of the technician's running jobs, if the
+    /// cloud issued one (downloaded while online, usable offline until it
+    /// expires).
+    pub fn access_grant(
+        &self,
+        job_id: &str,
+    ) -> Result<Option<api::AccessGrantEnvelope>, CoreError> {
+        Ok(self.inner.store.read(|c| Store::grant(c, job_id))?)
     }
 
     /// The signed-in technician, if any.

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use smartcontrol_cloud_api::{Action, Job, JobReport, JobStatus, RejectReason, VehicleTestResult};
+use smartcontrol_cloud_api::{
+    AccessGrantEnvelope, Action, Job, JobReport, JobStatus, RejectReason, VehicleTestResult,
+};
 
 use crate::error::{CoreError, Result};
 use crate::model::{
@@ -201,7 +203,59 @@ impl Store {
         if Self::pending_count_for(tx, &job.id)? > 0 {
             Self::recompute(tx, &job.id, me)?;
         }
-        Ok(was_mine && !Self::is_my_running_job(tx, &job.id, me)?)
+        let ended = was_mine && !Self::is_my_running_job(tx, &job.id, me)?;
+        if ended {
+            Self::erase_grant(tx, &job.id)?;
+        }
+        Ok(ended)
+    }
+
+    // ---- access grants -------------------------------------------------
+
+    /// Keeps the grant the cloud issued for one of the technician's jobs.
+    pub(crate) fn save_grant(tx: &Transaction<'_>, g: &AccessGrantEnvelope) -> Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO grants (job_id, grant_id, grant_hex, not_after, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (job_id) DO UPDATE SET grant_id = excluded.grant_id,
+                grant_hex = excluded.grant_hex, not_after = excluded.not_after,
+                received_at = excluded.received_at",
+        )?
+        .execute(params![
+            g.job_id,
+            g.grant_id,
+            g.grant,
+            g.not_after,
+            now_rfc3339()
+        ])?;
+        Ok(())
+    }
+
+    /// Forgets the grant of a job: vehicle access ends with the job.
+    pub(crate) fn erase_grant(tx: &Transaction<'_>, job_id: &str) -> Result<()> {
+        if tx
+            .prepare_cached("DELETE FROM grants WHERE job_id = ?1")?
+            .execute([job_id])?
+            > 0
+        {
+            tracing::info!(job_id, "access grant erased");
+        }
+        Ok(())
+    }
+
+    /// The stored grant of a job, if any.
+    pub(crate) fn grant(conn: &Connection, job_id: &str) -> Result<Option<AccessGrantEnvelope>> {
+        Ok(conn
+            .prepare_cached("SELECT grant_id, grant_hex, not_after FROM grants WHERE job_id = ?1")?
+            .query_row([job_id], |r| {
+                Ok(AccessGrantEnvelope {
+                    job_id: job_id.to_owned(),
+                    grant_id: r.get(0)?,
+                    grant: r.get(1)?,
+                    not_after: r.get(2)?,
+                })
+            })
+            .optional()?)
     }
 
     pub(crate) fn is_my_running_job(conn: &Connection, job_id: &str, me: &Actor) -> Result<bool> {
@@ -283,6 +337,7 @@ impl Store {
         }
         tx.execute("DELETE FROM jobs WHERE id = ?1", [job_id])?;
         tx.execute("DELETE FROM vehicle_tests WHERE job_id = ?1", [job_id])?;
+        Self::erase_grant(tx, job_id)?;
         Ok(())
     }
 
@@ -374,6 +429,10 @@ impl Store {
                 other => other,
             };
             Self::write_state(tx, job_id, &next)?;
+            if next.status != JobStatus::Running || next.assignee_id.as_deref() != Some(&me.id) {
+                // Completed or withdrawn: vehicle access ends now, offline too.
+                Self::erase_grant(tx, job_id)?;
+            }
             let key = uuid::Uuid::new_v4().to_string();
             tx.prepare_cached(
                 "INSERT INTO outbox (idempotency_key, job_id, technician_id, action_json,
@@ -825,7 +884,7 @@ impl Store {
     /// (jobs, vehicle tests); the outbox must be empty or discarded.
     pub(crate) fn clear_account(tx: &Transaction<'_>) -> Result<()> {
         tx.execute_batch(
-            "DELETE FROM outbox; DELETE FROM jobs; DELETE FROM vehicle_tests;
+            "DELETE FROM outbox; DELETE FROM jobs; DELETE FROM vehicle_tests; DELETE FROM grants;
              INSERT INTO jobs_search (jobs_search) VALUES ('delete-all');
              DELETE FROM conflicts; DELETE FROM meta;",
         )?;

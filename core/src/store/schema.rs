@@ -11,6 +11,7 @@ use rusqlite_migration::{Migrations, M};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_initial.sql")),
     M::up(include_str!("migrations/002_view_order_index.sql")),
+    M::up(include_str!("migrations/003_access_grants.sql")),
 ];
 
 /// The migrations of the local store.

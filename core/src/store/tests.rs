@@ -368,3 +368,56 @@ fn the_search_index_follows_changes_removals_and_logout() {
         .unwrap();
     assert_eq!(found("sc 2000"), ["3"], "index usable after delete-all");
 }
+
+#[test]
+fn access_grants_end_with_the_job() {
+    let mut mine = cloud_job("1", "B-SC 1", JobStatus::Running);
+    mine.assignee = Some(Technician {
+        id: "t-anna".into(),
+        name: "Anna".into(),
+    });
+    let mut second = mine.clone();
+    second.id = "2".into();
+    let (_d, store) = store_with(&[mine.clone(), second.clone()]);
+    let grant = |job: &str| smartcontrol_cloud_api::AccessGrantEnvelope {
+        job_id: job.into(),
+        grant_id: format!("g{job}"),
+        grant: "00".into(),
+        not_after: 4_102_444_800,
+    };
+    store
+        .write(|tx| {
+            Store::save_grant(tx, &grant("1"))?;
+            Store::save_grant(tx, &grant("2"))
+        })
+        .unwrap();
+    let has = |job: &str| store.read(|c| Store::grant(c, job)).unwrap().is_some();
+    assert!(has("1") && has("2"));
+    // Completing locally (offline) ends access at once.
+    store
+        .queue_action(
+            &me(),
+            "1",
+            Action::CompleteFailed {
+                comment: "no vehicle".into(),
+                report: JobReport::default(),
+            },
+        )
+        .unwrap();
+    assert!(!has("1"));
+    // Ben took job 2 over: the cloud's news ends access.
+    let mut taken = second.clone();
+    taken.assignee = Some(ben());
+    taken.version = 2;
+    let ended = store
+        .write(|tx| Store::upsert_cloud_job(tx, &taken, &me()))
+        .unwrap();
+    assert!(ended);
+    assert!(!has("2"));
+    // Logout erases whatever is left.
+    store
+        .write(|tx| Store::save_grant(tx, &grant("3")))
+        .unwrap();
+    store.write(Store::clear_account).unwrap();
+    assert!(!has("3"));
+}

@@ -165,8 +165,14 @@ impl Inner {
                     let (mut applied, mut rejected) = (0, 0);
                     for r in &resp.results {
                         match &r.outcome {
-                            ActionOutcome::Applied { job, .. } => {
-                                if Store::action_applied(tx, &r.idempotency_key, job, &me)? {
+                            ActionOutcome::Applied { job, grant } => {
+                                let lost = Store::action_applied(tx, &r.idempotency_key, job, &me)?;
+                                if let Some(g) = grant {
+                                    if Store::is_my_running_job(tx, &g.job_id, &me)? {
+                                        Store::save_grant(tx, g)?;
+                                    }
+                                }
+                                if lost {
                                     ended.push((job.id.clone(), job.status.to_string()));
                                 }
                                 applied += 1;
@@ -255,6 +261,11 @@ impl Inner {
                             Store::job_removed(tx, &removed.job_id, &reason, &message, &me2)?;
                         if was_mine {
                             ended.push((removed.job_id.clone(), removed.reason.to_string()));
+                        }
+                    }
+                    for g in &page.grants {
+                        if Store::is_my_running_job(tx, &g.job_id, &me2)? {
+                            Store::save_grant(tx, g)?;
                         }
                     }
                     Store::meta_set(tx, meta::CURSOR, Some(&page.cursor))?;
