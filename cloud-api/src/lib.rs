@@ -363,6 +363,42 @@ pub struct JobReport {
     pub vehicle_tests: Vec<VehicleTestResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The CloudBoxx as the on-vehicle workflow found and left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceReport>,
+    /// Outcome of each step of the on-vehicle workflow, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<WorkflowStepReport>,
+}
+
+/// The CloudBoxx of a job, as reported by the device itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceReport {
+    pub serial: String,
+    pub firmware_version: String,
+    pub hardware_version: String,
+    pub battery_millivolts: u32,
+    /// VIN the device is bound to after the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_vin: Option<String>,
+    /// Id of the configuration active after the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<String>,
+    /// SHA-256 (hex) of that configuration, as read back from the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
+}
+
+/// One step of the on-vehicle workflow (connect, authenticate, identify,
+/// bind, configure, verify, vehicle tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowStepReport {
+    pub step: String,
+    pub ok: bool,
+    /// What happened, for people (e.g. "resumed at 2048/4096 bytes").
+    pub detail: String,
+    /// RFC 3339 time the step ended.
+    pub at: String,
 }
 
 /// One vehicle test's structured result.

@@ -355,8 +355,8 @@ impl SmartControl {
             job_id,
             Action::CompleteSucceeded {
                 report: JobReport {
-                    vehicle_tests: vec![],
                     notes,
+                    ..JobReport::default()
                 },
             },
         )

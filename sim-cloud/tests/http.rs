@@ -20,6 +20,7 @@ fn passed_tests(passed: bool) -> JobReport {
             at: "2025-01-01T10:00:00Z".into(),
         }],
         notes: None,
+        ..JobReport::default()
     }
 }
 
