@@ -68,11 +68,16 @@ pub fn code(e: &CoreError) -> u8 {
         | CoreError::ActionRefused { .. }
         | CoreError::ConflictNotFound { .. }
         | CoreError::PendingActionsWouldBeLost { .. }
-        | CoreError::InvalidInput { .. } => BAD_INPUT,
+        | CoreError::InvalidInput { .. }
+        | CoreError::NoVehicleAccess { .. }
+        | CoreError::WrongDevice { .. } => BAD_INPUT,
         CoreError::Offline { .. }
         | CoreError::Server { .. }
         | CoreError::MalformedResponse { .. }
-        | CoreError::Storage { .. } => OPERATIONAL,
+        | CoreError::Storage { .. }
+        | CoreError::Device { .. }
+        | CoreError::DeviceRefused { .. }
+        | CoreError::ConfigurationMismatch { .. } => OPERATIONAL,
     }
 }
 

@@ -55,6 +55,18 @@ pub enum CoreError {
     PendingActionsWouldBeLost { count: u64 },
     #[error("invalid input: {what}")]
     InvalidInput { what: String },
+    #[error("no vehicle access for job {job_id}: {why}")]
+    NoVehicleAccess { job_id: String, why: String },
+    #[error("the CloudBoxx could not be reached or failed ({detail}): check that it is powered, stay close to it and retry; the workflow resumes where it stopped")]
+    Device { detail: String },
+    #[error("the CloudBoxx refused access ({detail}): sync to renew the job's access; if it persists, the job may have been taken over")]
+    DeviceRefused { detail: String },
+    #[error("this is CloudBoxx {found}, but the job is for {expected}: connect to the job's unit")]
+    WrongDevice { expected: String, found: String },
+    #[error(
+        "the CloudBoxx configuration does not match the job ({detail}): run the workflow again"
+    )]
+    ConfigurationMismatch { detail: String },
 }
 
 impl CoreError {
@@ -76,6 +88,11 @@ impl CoreError {
             CoreError::Storage { .. } => "storage",
             CoreError::PendingActionsWouldBeLost { .. } => "pending_actions_would_be_lost",
             CoreError::InvalidInput { .. } => "invalid_input",
+            CoreError::NoVehicleAccess { .. } => "no_vehicle_access",
+            CoreError::Device { .. } => "device",
+            CoreError::DeviceRefused { .. } => "device_refused",
+            CoreError::WrongDevice { .. } => "wrong_device",
+            CoreError::ConfigurationMismatch { .. } => "configuration_mismatch",
         }
     }
 }

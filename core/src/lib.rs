@@ -19,6 +19,7 @@ pub mod rules;
 mod session;
 mod store;
 mod sync;
+mod vehicle;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,8 +35,14 @@ pub use model::{
     Account, Conflict, JobDetail, JobPage, JobQuery, JobSummary, JobView, PendingAction,
     QueuedAction, SyncReport, SyncState, SyncStatus,
 };
+/// The BLE protocol crate the vehicle workflow runs on (connectors, tests).
+pub use smartcontrol_ble as ble;
 pub use smartcontrol_cloud_api as cloud_api;
 pub use sync::client::RetryPolicy;
+pub use vehicle::{
+    hint_text, job_configuration, report_result, test_name, WorkflowEvent, WorkflowOptions,
+    WorkflowReport, WorkflowStep,
+};
 
 use error::Error;
 use events::EventBus;

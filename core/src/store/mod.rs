@@ -11,7 +11,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use smartcontrol_cloud_api::{
-    AccessGrantEnvelope, Action, Job, JobReport, JobStatus, RejectReason, VehicleTestResult,
+    AccessGrantEnvelope, Action, DeviceReport, Job, JobReport, JobStatus, RejectReason,
+    VehicleTestResult, WorkflowStepReport,
 };
 
 use crate::error::{CoreError, Result};
@@ -337,6 +338,7 @@ impl Store {
         }
         tx.execute("DELETE FROM jobs WHERE id = ?1", [job_id])?;
         tx.execute("DELETE FROM vehicle_tests WHERE job_id = ?1", [job_id])?;
+        tx.execute("DELETE FROM workflow_reports WHERE job_id = ?1", [job_id])?;
         Self::erase_grant(tx, job_id)?;
         Ok(())
     }
@@ -456,11 +458,62 @@ impl Store {
         }
     }
 
+    /// Completes a report with what this device recorded for the job:
+    /// vehicle test results, the CloudBoxx and the workflow steps.
     fn with_tests(conn: &Connection, job_id: &str, mut report: JobReport) -> Result<JobReport> {
         if report.vehicle_tests.is_empty() {
             report.vehicle_tests = Self::vehicle_tests(conn, job_id)?;
         }
+        if let Some((device, steps)) = Self::workflow_report(conn, job_id)? {
+            report.device = report.device.or(device);
+            if report.steps.is_empty() {
+                report.steps = steps;
+            }
+        }
         Ok(report)
+    }
+
+    /// Records the outcome of an on-vehicle workflow run (replacing an
+    /// earlier run's record for the job).
+    pub(crate) fn save_workflow_report(
+        &self,
+        job_id: &str,
+        device: Option<&DeviceReport>,
+        steps: &[WorkflowStepReport],
+    ) -> Result<()> {
+        let device = device.map(serde_json::to_string).transpose()?;
+        let steps = serde_json::to_string(steps)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO workflow_reports (job_id, device_json, steps_json, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (job_id) DO UPDATE SET device_json = excluded.device_json,
+                    steps_json = excluded.steps_json, updated_at = excluded.updated_at",
+                params![job_id, device, steps, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn workflow_report(
+        conn: &Connection,
+        job_id: &str,
+    ) -> Result<Option<(Option<DeviceReport>, Vec<WorkflowStepReport>)>> {
+        let row: Option<(Option<String>, String)> = conn
+            .query_row(
+                "SELECT device_json, steps_json FROM workflow_reports WHERE job_id = ?1",
+                [job_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(device, steps)| {
+            Ok((
+                device.map(|d| serde_json::from_str(&d)).transpose()?,
+                serde_json::from_str(&steps)?,
+            ))
+        })
+        .transpose()
     }
 
     // ---- vehicle tests -------------------------------------------------
@@ -885,6 +938,7 @@ impl Store {
     pub(crate) fn clear_account(tx: &Transaction<'_>) -> Result<()> {
         tx.execute_batch(
             "DELETE FROM outbox; DELETE FROM jobs; DELETE FROM vehicle_tests; DELETE FROM grants;
+             DELETE FROM workflow_reports;
              INSERT INTO jobs_search (jobs_search) VALUES ('delete-all');
              DELETE FROM conflicts; DELETE FROM meta;",
         )?;

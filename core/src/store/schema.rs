@@ -12,6 +12,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_initial.sql")),
     M::up(include_str!("migrations/002_view_order_index.sql")),
     M::up(include_str!("migrations/003_access_grants.sql")),
+    M::up(include_str!("migrations/004_workflow_reports.sql")),
 ];
 
 /// The migrations of the local store.
