@@ -24,7 +24,7 @@ use crate::security::{
     AccessGrant, DeviceHandshake, DeviceIdentity, Established, Permissions, RevocationList,
     SecurityError, SEALED_RECORD_TYPE,
 };
-use crate::transport::{DevicePort, TransportError};
+use crate::transport::{DevicePort, SharedHandler, TransportError};
 
 /// An authorized, decoded operation for the firmware to carry out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -622,12 +622,14 @@ impl DeviceHandler for BasicDevice {
 }
 
 /// Run a device connection over a channel [`DevicePort`] until the phone
-/// disconnects or the device drops the session. `now` gives device time (unix
-/// seconds); retransmission uses tokio time.
+/// disconnects or the device drops the session. The handler is locked only
+/// while it handles one request, so tests and simulators can inspect or script
+/// it between requests. `now` gives device time (unix seconds);
+/// retransmission uses tokio time.
 pub async fn serve(
     mut port: DevicePort,
     mut conn: DeviceConnection,
-    handler: &mut (dyn DeviceHandler + Send),
+    handler: &SharedHandler,
     now: &(dyn Fn() -> u64 + Send + Sync),
     revoked: &(dyn RevocationList + Send + Sync),
 ) -> Result<(), TransportError> {
@@ -655,6 +657,20 @@ pub async fn serve(
         let Some(bytes) = incoming else {
             return Ok(());
         };
-        conn.on_frame_with(&bytes, now(), revoked, &mut rng, handler);
+        let t = now();
+        for req in conn.on_frame(&bytes, t, revoked, &mut rng) {
+            let responses = {
+                let Some(grant) = conn.grant() else { break };
+                let ctx = RequestContext {
+                    grant,
+                    now: t,
+                    data_chunk_len: conn.data_chunk_len(),
+                };
+                handler.lock().await.handle(req, &ctx)
+            };
+            for r in &responses {
+                conn.respond(r);
+            }
+        }
     }
 }

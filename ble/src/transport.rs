@@ -273,12 +273,11 @@ impl BleConnector for LoopbackConnector {
             let conn = DeviceConnection::new(dev.identity.clone(), port.mtu)
                 .map_err(|e| TransportError::Io(e.to_string()))?;
             tokio::spawn(async move {
-                let mut handler = dev.handler.lock().await;
                 let revoked =
                     RevokedSnapshot(dev.revoked.lock().map(|r| r.clone()).unwrap_or_default());
                 let clock = dev.clock.clone();
                 let now = move || clock();
-                if let Err(e) = serve(port, conn, &mut *handler, &now, &revoked).await {
+                if let Err(e) = serve(port, conn, &dev.handler, &now, &revoked).await {
                     tracing::debug!(error = %e, "loopback device connection ended");
                 }
             });

@@ -1,0 +1,6 @@
+//! cargo-fuzz target: `cargo +nightly fuzz run message` (from ble/).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    smartcontrol_ble::fuzzing::fuzz_message(data);
+});
