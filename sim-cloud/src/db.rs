@@ -6,8 +6,9 @@ use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 /// The numbered migrations of the simulated cloud's database.
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE providers (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -122,7 +123,36 @@ CREATE TABLE seq_counter (
 );
 INSERT INTO seq_counter (id, value) VALUES (1, 0);
 "#,
-)];
+    ),
+    // 2: fleet signing keys, CloudBoxx serials, phone keys per session and
+    // the access grants issued to technicians.
+    M::up(
+        r#"
+ALTER TABLE fleets ADD COLUMN signing_seed TEXT;
+UPDATE fleets SET signing_seed = lower(hex(randomblob(32))) WHERE signing_seed IS NULL;
+ALTER TABLE jobs ADD COLUMN cloudboxx_serial TEXT;
+ALTER TABLE tokens ADD COLUMN phone_public_key TEXT;
+CREATE TABLE grants (
+    grant_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    fleet_id TEXT NOT NULL,
+    technician_id TEXT NOT NULL,
+    device_serial TEXT NOT NULL,
+    phone_public_key TEXT NOT NULL,
+    permissions INTEGER NOT NULL,
+    grant_hex TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    revoked_reason TEXT
+);
+CREATE INDEX grants_job ON grants(job_id, revoked_at);
+CREATE INDEX grants_device ON grants(device_serial, revoked_at);
+"#,
+    ),
+];
 
 /// Opens (or creates) the database at `path`, or an in-memory one for
 /// `None`, and brings its schema up to date.

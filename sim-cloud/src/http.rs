@@ -93,6 +93,12 @@ fn route_table() -> Vec<RouteDef> {
         r("POST", ACTIONS_PATH, T, push_actions),
         r("GET", "/api/v1/provider/fleets", O, provider_fleets),
         r(
+            "GET",
+            "/api/v1/provider/devices/{serial}/revocations",
+            O,
+            provider_device_revocations,
+        ),
+        r(
             "POST",
             "/api/v1/provider/fleets/{fleet_id}/invitations",
             O,
@@ -299,6 +305,15 @@ async fn push_actions(
 async fn provider_fleets(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
     let p = u.provider()?.to_owned();
     Ok(Json(blocking(move || s.admin.list_fleets(&p)).await?).into_response())
+}
+
+async fn provider_device_revocations(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(serial): Path<String>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.device_revocations(&p, &serial)).await?).into_response())
 }
 
 async fn provider_invite(

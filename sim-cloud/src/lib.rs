@@ -14,6 +14,12 @@
 //! colleagues when a job they saw RUNNING is finished by someone else.
 //! Take-over emits no removal: the job stays visible with the new assignee.
 //! `ActionRequest::base_version` is informational and not checked.
+//!
+//! Access grants: every fleet has an Ed25519 signing key
+//! ([`SimAdmin::fleet_public_key`]); a claim or take-over of a job with a
+//! `cloudboxx_serial` by a session that sent a phone key at login returns
+//! a signed, job-scoped grant, which is revoked when access ends (see
+//! [`domain::grants`]).
 
 pub mod db;
 pub mod domain;
@@ -29,10 +35,17 @@ use std::path::PathBuf;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use domain::{current_totp_code, totp_for_secret, AuthUser, SimAdmin};
+pub use domain::{
+    current_totp_code, grant_permissions, totp_for_secret, AuthUser, SimAdmin,
+    GRANT_CLOCK_SKEW_SECS, GRANT_VALIDITY_SECS, REVOCATION_REASONS,
+};
 pub use error::{SimError, SimResult};
 pub use faults::{FaultConfig, RequestStats};
-pub use seed::{seed_bulk, seed_demo, BulkSeed, DemoSeed, DEMO_PASSWORD, DEMO_TOTP_SECRET};
+pub use model::{DeviceRevocations, GrantRecord};
+pub use seed::{
+    bulk_cloudboxx_serial, demo_cloudboxx_serial, seed_bulk, seed_demo, BulkSeed, DemoSeed,
+    DEMO_PASSWORD, DEMO_TOTP_SECRET,
+};
 
 /// How to start a [`SimCloud`].
 #[derive(Debug, Clone)]

@@ -135,6 +135,11 @@ pub struct JobSpec {
     /// Hardware requested.
     #[serde(default)]
     pub hardware: Option<String>,
+    /// Serial of the CloudBoxx the job is about (installed or to install);
+    /// access grants for the job open this device only. 1 to 64 printable
+    /// ASCII characters.
+    #[serde(default)]
+    pub cloudboxx_serial: Option<String>,
     /// CloudBoxx configuration preset.
     #[serde(default)]
     pub cloudboxx_config_preset: Option<String>,
@@ -168,6 +173,7 @@ impl Default for JobSpec {
             central_lock_connection_type: None,
             fuel_type: None,
             hardware: None,
+            cloudboxx_serial: None,
             cloudboxx_config_preset: None,
             master_data: serde_json::Map::new(),
             planned_service_date: None,
@@ -304,4 +310,46 @@ pub struct Fleet {
     pub provider_id: String,
     /// Display name.
     pub name: String,
+    /// The fleet's Ed25519 public key (64 hex digits): what a CloudBoxx of
+    /// the fleet is provisioned with to verify access grants.
+    pub public_key: String,
+}
+
+/// An access grant as stored by the cloud (in-process, tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// Grant id (32 hex digits).
+    pub grant_id: String,
+    /// The job it was issued for.
+    pub job_id: String,
+    /// The technician it was issued to.
+    pub technician_id: String,
+    /// The CloudBoxx it opens.
+    pub device_serial: String,
+    /// The phone key it names (64 hex digits).
+    pub phone_public_key: String,
+    /// Permission bits (`smartcontrol_ble::security::Permissions`).
+    pub permissions: u8,
+    /// The encoded, signed grant (hex).
+    pub grant: String,
+    /// Valid from (unix seconds).
+    pub not_before: i64,
+    /// Valid until (unix seconds).
+    pub not_after: i64,
+    /// Unix time of issuance (simulated clock).
+    pub issued_at: i64,
+    /// Unix time of revocation, if revoked.
+    pub revoked_at: Option<i64>,
+    /// Why it was revoked (one of `domain::grants::REVOCATION_REASONS`).
+    pub revoked_reason: Option<String>,
+}
+
+/// `GET /api/v1/provider/devices/{serial}/revocations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRevocations {
+    /// The device.
+    pub device_serial: String,
+    /// Ids (32 hex digits) of the revoked grants for the device, issued for
+    /// the provider's fleets, in revocation order.
+    pub revoked_grant_ids: Vec<String>,
 }

@@ -1,5 +1,7 @@
 //! Demo and benchmark data.
 
+use std::collections::BTreeMap;
+
 use smartcontrol_cloud_api::{CentralLockConnectionType, FuelType, InstallationVariant, JobKind};
 
 use crate::error::SimResult;
@@ -55,6 +57,25 @@ pub struct DemoSeed {
     pub pending_job_ids: Vec<String>,
     /// Jobs (of any of the above) with `vehicle_tests_required`.
     pub tests_required_job_ids: Vec<String>,
+    /// CloudBoxx serial of every demo job (all are INSTALLATION or
+    /// MAINTENANCE): job id -> `CBX-1000NN` (see [`demo_cloudboxx_serial`]).
+    pub cloudboxx_serials: BTreeMap<String, String>,
+    /// Ed25519 public key of the Berlin fleet (its CloudBoxxes verify
+    /// grants with it).
+    pub berlin_fleet_public_key: [u8; 32],
+    /// Ed25519 public key of the Hamburg fleet.
+    pub hamburg_fleet_public_key: [u8; 32],
+}
+
+/// Serial of the CloudBoxx of demo job `i` (0-based, in creation order):
+/// `CBX-100001`, `CBX-100002`, ...
+pub fn demo_cloudboxx_serial(i: usize) -> String {
+    format!("CBX-{}", 100_001 + i)
+}
+
+/// Serial of the CloudBoxx of [`seed_bulk`] job `i`: `CBX-300000` + i.
+pub fn bulk_cloudboxx_serial(i: usize) -> String {
+    format!("CBX-{}", 300_000 + i)
 }
 
 /// Vehicle models used by the demo: (catalogue id, fuel, lock type, WMI).
@@ -204,6 +225,7 @@ fn demo_job(
             Some(lock.clone())
         },
         fuel_type: Some(fuel.clone()),
+        cloudboxx_serial: Some(demo_cloudboxx_serial(i)),
         hardware: Some(
             if kind == JobKind::Maintenance {
                 "CloudBoxx 3 (installed)"
@@ -237,7 +259,9 @@ fn demo_job(
 /// Installers" (`admin@other.test`, technician `olga@other.test`) connected
 /// to Hamburg only, and 36 jobs: 26 ASSIGNED to AutoTech (18 Berlin, 8
 /// Hamburg), 4 ASSIGNED to Other Installers (Hamburg), 6 PENDING. Every
-/// password is [`DEMO_PASSWORD`].
+/// password is [`DEMO_PASSWORD`]. Every job names a CloudBoxx
+/// ([`demo_cloudboxx_serial`] of its index); the fleets get random signing
+/// keys (public keys in [`DemoSeed`] and [`SimAdmin::fleet_public_key`]).
 pub fn seed_demo(admin: &SimAdmin) -> SimResult<DemoSeed> {
     let provider_id = admin.create_provider("Shared Mobility GmbH")?;
     admin.create_provider_user(
@@ -308,6 +332,8 @@ pub fn seed_demo(admin: &SimAdmin) -> SimResult<DemoSeed> {
         jobs.push(demo_job(i, fleet, hamburg_job, company, today));
     }
     let created = admin.create_jobs(&provider_id, jobs)?;
+    let berlin_fleet_public_key = admin.fleet_public_key(&berlin)?;
+    let hamburg_fleet_public_key = admin.fleet_public_key(&hamburg)?;
     let mut seed = DemoSeed {
         provider_id,
         provider_email: "provider@demo.test".into(),
@@ -329,9 +355,15 @@ pub fn seed_demo(admin: &SimAdmin) -> SimResult<DemoSeed> {
         other_job_ids: Vec::new(),
         pending_job_ids: Vec::new(),
         tests_required_job_ids: Vec::new(),
+        cloudboxx_serials: BTreeMap::new(),
+        berlin_fleet_public_key,
+        hamburg_fleet_public_key,
     };
     for j in created {
         let j = j.job;
+        if let Some(serial) = &j.cloudboxx_serial {
+            seed.cloudboxx_serials.insert(j.id.clone(), serial.clone());
+        }
         if j.vehicle_tests_required {
             seed.tests_required_job_ids.push(j.id.clone());
         }
@@ -399,6 +431,7 @@ pub fn seed_bulk(admin: &SimAdmin, n_jobs: usize) -> SimResult<BulkSeed> {
             let mut j = demo_job(i % 36, &fleet_id, false, Some(&company_id), today);
             j.spec.license_plate = Some(format!("B-BK {}", 10_000 + i));
             j.spec.custom_name = Some(format!("BULK-{i:06}"));
+            j.spec.cloudboxx_serial = Some(bulk_cloudboxx_serial(i));
             j
         })
         .collect();

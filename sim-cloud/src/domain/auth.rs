@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use smartcontrol_cloud_api::{LoginRequest, TokenResponse, UserInfo};
 use totp_rs::{Algorithm, Secret, TOTP};
 
+use super::grants::{parse_hex32, to_hex};
 use super::{new_id, AuthUser, SimAdmin};
 use crate::error::{SimError, SimResult};
 use crate::model::Role;
@@ -59,6 +60,7 @@ fn read_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
             company_id: r.get(4)?,
             provider_id: r.get(5)?,
             org_name: r.get(6)?,
+            phone_public_key: None,
         },
         salt: r.get(7)?,
         password_hash: r.get(8)?,
@@ -134,20 +136,27 @@ pub(crate) fn insert_user(
 }
 
 impl SimAdmin {
-    fn issue_tokens(&self, conn: &Connection, user: &AuthUser) -> SimResult<TokenResponse> {
+    fn issue_tokens(
+        &self,
+        conn: &Connection,
+        user: &AuthUser,
+        phone_public_key: Option<&[u8; 32]>,
+    ) -> SimResult<TokenResponse> {
         let now = self.now().timestamp();
         let ttl = self.access_ttl();
         let access = format!("at_{}", uuid::Uuid::new_v4().simple());
         let refresh = format!("rt_{}", uuid::Uuid::new_v4().simple());
         let mut stmt = conn.prepare_cached(
-            "INSERT INTO tokens (token, kind, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO tokens (token, kind, user_id, expires_at, phone_public_key) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        stmt.execute(params![access, "ACCESS", user.id, now + ttl])?;
+        let phone = phone_public_key.map(|k| to_hex(k));
+        stmt.execute(params![access, "ACCESS", user.id, now + ttl, phone])?;
         stmt.execute(params![
             refresh,
             "REFRESH",
             user.id,
-            now + REFRESH_TOKEN_TTL_SECS
+            now + REFRESH_TOKEN_TTL_SECS,
+            phone
         ])?;
         Ok(TokenResponse {
             access_token: access,
@@ -158,8 +167,18 @@ impl SimAdmin {
     }
 
     /// `POST /api/v1/auth/login`: checks password and, when the account has
-    /// a TOTP secret, the code; issues an access and a refresh token.
+    /// a TOTP secret, the code; issues an access and a refresh token. A
+    /// `phone_public_key` (64 hex digits, else 400 `bad_request`) is stored
+    /// with the tokens: access grants issued to the session name it.
     pub fn login(&self, req: &LoginRequest) -> SimResult<TokenResponse> {
+        let phone = match req.phone_public_key.as_deref() {
+            None => None,
+            Some(h) => Some(parse_hex32(h).ok_or_else(|| {
+                SimError::bad_request(
+                    "phone_public_key must be 64 hex digits (an Ed25519 public key)",
+                )
+            })?),
+        };
         self.with_tx(|tx| {
             let row = tx
                 .query_row(
@@ -197,8 +216,8 @@ impl SimAdmin {
                     return Err(SimError::new(401, "invalid_totp", "wrong TOTP code"));
                 }
             }
-            tracing::debug!(user = %row.user.email, "login");
-            self.issue_tokens(tx, &row.user)
+            tracing::debug!(user = %row.user.email, phone_key = phone.is_some(), "login");
+            self.issue_tokens(tx, &row.user, phone.as_ref())
         })
     }
 
@@ -206,14 +225,14 @@ impl SimAdmin {
     pub fn refresh(&self, refresh_token: &str) -> SimResult<TokenResponse> {
         let now = self.now().timestamp();
         self.with_tx(|tx| {
-            let found: Option<(String, i64)> = tx
+            let found: Option<(String, i64, Option<String>)> = tx
                 .query_row(
-                    "SELECT user_id, expires_at FROM tokens WHERE token = ?1 AND kind = 'REFRESH'",
+                    "SELECT user_id, expires_at, phone_public_key FROM tokens WHERE token = ?1 AND kind = 'REFRESH'",
                     [refresh_token],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            let Some((user_id, expires_at)) = found else {
+            let Some((user_id, expires_at, phone)) = found else {
                 return Err(SimError::unauthorized("invalid refresh token"));
             };
             tx.execute("DELETE FROM tokens WHERE token = ?1", [refresh_token])?;
@@ -228,7 +247,8 @@ impl SimAdmin {
                 )
                 .optional()?
                 .ok_or_else(|| SimError::unauthorized("user no longer exists"))?;
-            self.issue_tokens(tx, &user.user)
+            let phone = phone.as_deref().and_then(parse_hex32);
+            self.issue_tokens(tx, &user.user, phone.as_ref())
         })
     }
 
@@ -237,13 +257,13 @@ impl SimAdmin {
     pub fn authenticate(&self, access_token: &str) -> SimResult<AuthUser> {
         let now = self.now().timestamp();
         self.with_db(|conn| {
-            let found: Option<(String, i64)> = conn
+            let found: Option<(String, i64, Option<String>)> = conn
                 .prepare_cached(
-                    "SELECT user_id, expires_at FROM tokens WHERE token = ?1 AND kind = 'ACCESS'",
+                    "SELECT user_id, expires_at, phone_public_key FROM tokens WHERE token = ?1 AND kind = 'ACCESS'",
                 )?
-                .query_row([access_token], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row([access_token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            let Some((user_id, expires_at)) = found else {
+            let Some((user_id, expires_at, phone)) = found else {
                 return Err(SimError::unauthorized("invalid access token"));
             };
             if expires_at <= now {
@@ -258,7 +278,9 @@ impl SimAdmin {
                 .query_row([&user_id], read_user)
                 .optional()?
                 .ok_or_else(|| SimError::unauthorized("user no longer exists"))?;
-            Ok(user.user)
+            let mut user = user.user;
+            user.phone_public_key = phone.as_deref().and_then(parse_hex32);
+            Ok(user)
         })
     }
 

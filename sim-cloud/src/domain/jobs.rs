@@ -9,6 +9,7 @@ use smartcontrol_cloud_api::{
     RemovalReason,
 };
 
+use super::grants::{revoke_job_grants, REVOKED_DELETED, REVOKED_UNASSIGNED};
 use super::{
     has_accepted_connection, insert_job, load_job, new_id, read_job, record_removal, rfc3339,
     save_changed_job, SimAdmin, StoredJob, JOB_SELECT,
@@ -30,6 +31,13 @@ fn validate_spec(spec: &JobSpec) -> Result<(), String> {
     if let Some(vin) = &spec.vin {
         if vin.len() != 17 || !vin.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(format!("VIN {vin:?} must be 17 letters or digits"));
+        }
+    }
+    if let Some(serial) = &spec.cloudboxx_serial {
+        if serial.is_empty() || serial.len() > 64 || !serial.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(format!(
+                "cloudboxx_serial {serial:?} must be 1 to 64 printable ASCII characters"
+            ));
         }
     }
     if let Some(d) = &spec.planned_service_date {
@@ -129,7 +137,7 @@ fn insert_new_jobs(
         }
         let s = nj.spec;
         let job = Job {
-            cloudboxx_serial: None,
+            cloudboxx_serial: s.cloudboxx_serial,
             id: new_id(),
             provider_id: provider_id.to_owned(),
             provider_name: pname.clone(),
@@ -179,6 +187,7 @@ fn spec_of(job: &Job) -> JobSpec {
         central_lock_connection_type: job.central_lock_connection_type.clone(),
         fuel_type: job.fuel_type.clone(),
         hardware: job.hardware.clone(),
+        cloudboxx_serial: job.cloudboxx_serial.clone(),
         cloudboxx_config_preset: job.cloudboxx_config_preset.clone(),
         master_data: job.master_data.clone(),
         planned_service_date: job.planned_service_date.clone(),
@@ -392,6 +401,7 @@ impl SimAdmin {
             j.central_lock_connection_type = spec.central_lock_connection_type;
             j.fuel_type = spec.fuel_type;
             j.hardware = spec.hardware;
+            j.cloudboxx_serial = spec.cloudboxx_serial;
             j.cloudboxx_config_preset = spec.cloudboxx_config_preset;
             j.master_data = spec.master_data;
             j.planned_service_date = spec.planned_service_date;
@@ -405,6 +415,7 @@ impl SimAdmin {
     /// `DELETE /api/v1/provider/jobs/{id}`: only while PENDING, else 409
     /// `job_locked`. Companies that had the job before get a DELETED removal.
     pub fn delete_job(&self, provider_id: &str, job_id: &str) -> SimResult<()> {
+        let now_ts = self.now().timestamp();
         self.with_tx(|tx| {
             let stored = owned_job(tx, provider_id, job_id)?;
             if stored.job.status != JobStatus::Pending {
@@ -417,6 +428,7 @@ impl SimAdmin {
             for c in companies {
                 record_removal(tx, job_id, &c, None, RemovalReason::Deleted.as_str())?;
             }
+            revoke_job_grants(tx, job_id, None, REVOKED_DELETED, now_ts)?;
             tx.execute("DELETE FROM jobs WHERE id = ?1", [job_id])?;
             tx.execute("DELETE FROM job_reports WHERE job_id = ?1", [job_id])?;
             Ok(())
@@ -453,7 +465,8 @@ impl SimAdmin {
     /// ASSIGNED or RUNNING job from the partner -> PENDING; the partner gets
     /// an UNASSIGNED removal.
     pub fn unassign_job(&self, provider_id: &str, job_id: &str) -> SimResult<ProviderJob> {
-        let now = rfc3339(self.now());
+        let now_t = self.now();
+        let now = rfc3339(now_t);
         self.with_tx(|tx| {
             let mut stored = owned_job(tx, provider_id, job_id)?;
             match &stored.job.status {
@@ -473,6 +486,7 @@ impl SimAdmin {
                 None,
                 RemovalReason::Unassigned.as_str(),
             )?;
+            revoke_job_grants(tx, job_id, None, REVOKED_UNASSIGNED, now_t.timestamp())?;
             provider_job(tx, stored)
         })
     }

@@ -3,11 +3,16 @@
 //! functions.
 
 mod auth;
+pub mod grants;
 mod jobs;
 mod orgs;
 mod technician;
 
 pub use auth::{current_totp_code, totp_for_secret, REFRESH_TOKEN_TTL_SECS};
+pub use grants::{
+    grant_permissions, parse_hex32, to_hex, GRANT_CLOCK_SKEW_SECS, GRANT_VALIDITY_SECS,
+    REVOCATION_REASONS,
+};
 pub use jobs::{CSV_HEADER, MAX_IMPORT_ROWS};
 pub use orgs::INVITATION_TTL_SECS;
 
@@ -52,6 +57,9 @@ pub struct AuthUser {
     pub provider_id: Option<String>,
     /// Name of the service partner or provider.
     pub org_name: String,
+    /// The phone's Ed25519 public key sent at login (carried across
+    /// refresh); access grants of this session name it.
+    pub phone_public_key: Option<[u8; 32]>,
 }
 
 impl AuthUser {
@@ -185,7 +193,8 @@ pub(crate) const JOB_SELECT: &str =
      j.installation_variant, j.central_lock_connection_type, j.fuel_type, j.hardware, \
      j.cloudboxx_config_preset, j.master_data, j.planned_service_date, j.instructions, \
      j.assigned_company_id, j.assignee_id, j.assignee_name, j.installation_started_at, \
-     j.failure_comment, j.vehicle_tests_required, j.version, j.updated_at, j.seq, j.created_at \
+     j.failure_comment, j.vehicle_tests_required, j.version, j.updated_at, j.seq, j.created_at, \
+     j.cloudboxx_serial \
      FROM jobs j JOIN fleets f ON f.id = j.fleet_id JOIN providers p ON p.id = j.provider_id";
 
 /// A job with its storage-only columns.
@@ -205,7 +214,7 @@ pub(crate) fn read_job(r: &Row<'_>) -> rusqlite::Result<StoredJob> {
     let assignee_id: Option<String> = opt(21)?;
     let assignee_name: Option<String> = opt(22)?;
     let job = Job {
-        cloudboxx_serial: None,
+        cloudboxx_serial: opt(30)?,
         id: r.get(0)?,
         provider_id: r.get(1)?,
         provider_name: r.get(2)?,
@@ -265,9 +274,9 @@ pub(crate) fn insert_job(
          vehicle_model_id, vehicle_model_name, installation_variant, central_lock_connection_type, \
          fuel_type, hardware, cloudboxx_config_preset, master_data, planned_service_date, instructions, \
          assigned_company_id, assignee_id, assignee_name, installation_started_at, failure_comment, \
-         vehicle_tests_required, version, updated_at, created_at, seq) \
+         vehicle_tests_required, version, updated_at, created_at, seq, cloudboxx_serial) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
     )?;
     stmt.execute(params![
         job.id,
@@ -300,6 +309,7 @@ pub(crate) fn insert_job(
         job.updated_at,
         created_at,
         seq,
+        job.cloudboxx_serial,
     ])?;
     Ok(())
 }
@@ -313,7 +323,7 @@ pub(crate) fn update_job_row(conn: &Connection, job: &Job, seq: i64) -> SimResul
          cloudboxx_config_preset = ?13, master_data = ?14, planned_service_date = ?15, \
          instructions = ?16, assigned_company_id = ?17, assignee_id = ?18, assignee_name = ?19, \
          installation_started_at = ?20, failure_comment = ?21, vehicle_tests_required = ?22, \
-         version = ?23, updated_at = ?24, seq = ?25 WHERE id = ?1",
+         version = ?23, updated_at = ?24, seq = ?25, cloudboxx_serial = ?26 WHERE id = ?1",
     )?;
     stmt.execute(params![
         job.id,
@@ -343,6 +353,7 @@ pub(crate) fn update_job_row(conn: &Connection, job: &Job, seq: i64) -> SimResul
         job.version,
         job.updated_at,
         seq,
+        job.cloudboxx_serial,
     ])?;
     Ok(())
 }

@@ -6,6 +6,10 @@ use rusqlite::{params, Connection as Db, OptionalExtension};
 use smartcontrol_cloud_api::{JobStatus, RemovalReason};
 
 use super::auth::insert_user;
+use super::grants::{
+    new_fleet_seed, public_key_of, revoke_job_grants, to_hex, REVOKED_COMPANY_DELETED,
+    REVOKED_CONNECTION_DELETED,
+};
 use super::{load_job, new_id, record_removal, rfc3339, rfc3339_ts, save_changed_job, SimAdmin};
 use crate::error::{SimError, SimResult};
 use crate::model::{Connection, ConnectionStatus, Fleet, NewUser, Role, UserSummary};
@@ -64,7 +68,12 @@ fn company_exists(conn: &Db, id: &str) -> SimResult<bool> {
 /// Ends a connection (DELETED) and takes the jobs of its fleet away from
 /// the company: open ones go back to PENDING, every one gets a
 /// CONNECTION_DELETED removal record.
-fn cancel_connection(conn: &Db, c: &Connection, now: DateTime<Utc>) -> SimResult<()> {
+fn cancel_connection(
+    conn: &Db,
+    c: &Connection,
+    now: DateTime<Utc>,
+    grant_revocation_reason: &str,
+) -> SimResult<()> {
     conn.execute(
         "UPDATE connections SET status = 'DELETED', responded_at = ?2 WHERE id = ?1",
         params![c.id, now.timestamp()],
@@ -81,6 +90,7 @@ fn cancel_connection(conn: &Db, c: &Connection, now: DateTime<Utc>) -> SimResult
         let Some(mut stored) = load_job(conn, id)? else {
             continue;
         };
+        revoke_job_grants(conn, id, None, grant_revocation_reason, now.timestamp())?;
         if !stored.job.status.is_final() {
             stored.job.status = JobStatus::Pending;
             stored.job.assigned_company_id = None;
@@ -114,8 +124,20 @@ impl SimAdmin {
         })
     }
 
-    /// Creates a fleet of a provider; returns its id.
+    /// Creates a fleet of a provider with a random signing key; returns its
+    /// id.
     pub fn create_fleet(&self, provider_id: &str, name: &str) -> SimResult<String> {
+        self.create_fleet_with_seed(provider_id, name, new_fleet_seed())
+    }
+
+    /// Creates a fleet whose Ed25519 signing key is derived from `seed`
+    /// (deterministic demos and tests); returns its id.
+    pub fn create_fleet_with_seed(
+        &self,
+        provider_id: &str,
+        name: &str,
+        seed: [u8; 32],
+    ) -> SimResult<String> {
         let id = new_id();
         let now = rfc3339(self.now());
         self.with_db(|c| {
@@ -131,8 +153,8 @@ impl SimAdmin {
                 return Err(SimError::not_found(format!("no provider {provider_id}")));
             }
             c.execute(
-                "INSERT INTO fleets (id, provider_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![id, provider_id, name, now],
+                "INSERT INTO fleets (id, provider_id, name, created_at, signing_seed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, provider_id, name, now, to_hex(&seed)],
             )?;
             Ok(id)
         })
@@ -141,12 +163,18 @@ impl SimAdmin {
     /// Fleets of a provider.
     pub fn list_fleets(&self, provider_id: &str) -> SimResult<Vec<Fleet>> {
         self.with_db(|c| {
-            Ok(c.prepare("SELECT id, provider_id, name FROM fleets WHERE provider_id = ?1 ORDER BY created_at, name")?
+            Ok(c.prepare("SELECT id, provider_id, name, signing_seed FROM fleets WHERE provider_id = ?1 ORDER BY created_at, name")?
                 .query_map([provider_id], |r| {
+                    let seed: Option<String> = r.get(3)?;
                     Ok(Fleet {
                         id: r.get(0)?,
                         provider_id: r.get(1)?,
                         name: r.get(2)?,
+                        public_key: seed
+                            .as_deref()
+                            .and_then(super::grants::parse_hex32)
+                            .map(|s| to_hex(&public_key_of(&s)))
+                            .unwrap_or_default(),
                     })
                 })?
                 .collect::<Result<_, _>>()?)
@@ -318,7 +346,7 @@ impl SimAdmin {
                 .query_map([company_id], read_connection)?
                 .collect::<Result<_, _>>()?;
             for c in &conns {
-                cancel_connection(tx, c, now)?;
+                cancel_connection(tx, c, now, REVOKED_COMPANY_DELETED)?;
             }
             tx.execute(
                 "DELETE FROM tokens WHERE user_id IN (SELECT id FROM users WHERE company_id = ?1)",
@@ -473,7 +501,7 @@ impl SimAdmin {
                     )))
                 }
             }
-            cancel_connection(tx, &c, now)?;
+            cancel_connection(tx, &c, now, REVOKED_CONNECTION_DELETED)?;
             load_connection(tx, connection_id)
         })
     }

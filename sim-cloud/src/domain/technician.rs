@@ -4,11 +4,15 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, Connection as Db, OptionalExtension};
 use smartcontrol_cloud_api::{
-    Action, ActionOutcome, ActionRequest, ActionResult, ChangesResponse, Job, JobStatus,
-    PushActionsRequest, PushActionsResponse, RejectReason, RemovalReason, RemovedJob, Technician,
-    MAX_ACTIONS_PER_PUSH, MAX_CHANGES_PAGE,
+    AccessGrantEnvelope, Action, ActionOutcome, ActionRequest, ActionResult, ChangesResponse, Job,
+    JobStatus, PushActionsRequest, PushActionsResponse, RejectReason, RemovalReason, RemovedJob,
+    Technician, MAX_ACTIONS_PER_PUSH, MAX_CHANGES_PAGE,
 };
 
+use super::grants::{
+    ensure_grant, revoke_job_grants, REVOKED_FAILED, REVOKED_SUCCEEDED, REVOKED_TAKEN_OVER,
+    REVOKED_WITHDRAWN,
+};
 use super::{
     has_accepted_connection, load_job, read_job, record_removal, rfc3339, save_changed_job,
     AuthUser, SimAdmin, StoredJob, JOB_SELECT,
@@ -101,14 +105,16 @@ fn is_holder(job: &Job, tech_id: &str) -> bool {
     job.assignee.as_ref().is_some_and(|a| a.id == tech_id)
 }
 
-/// Applies one action; `Ok(Err)` is a rejection, `Ok(Ok(job))` the new job.
+/// Applies one action; `Ok(Err)` is a rejection, `Ok(Ok((job, grant)))`
+/// the new job and, for a claim or take-over, the access grant for it.
 fn apply_one(
     conn: &Db,
     tech: &AuthUser,
     company_id: &str,
     req: &ActionRequest,
     now: &str,
-) -> SimResult<Result<Job, Rejection>> {
+    now_ts: i64,
+) -> SimResult<Result<(Job, Option<AccessGrantEnvelope>), Rejection>> {
     let stored = load_job(conn, &req.job_id)?;
     let reachable = match &stored {
         Some(s) => {
@@ -231,7 +237,29 @@ fn apply_one(
             )?;
         }
     }
-    Ok(Ok(job))
+    let grant = match &req.action {
+        Action::Claim | Action::TakeOver => {
+            if changed {
+                // Whoever held the job before loses access.
+                revoke_job_grants(conn, &job.id, Some(&tech.id), REVOKED_TAKEN_OVER, now_ts)?;
+            }
+            ensure_grant(conn, &job, tech, now_ts)?
+        }
+        Action::Withdraw => {
+            revoke_job_grants(conn, &job.id, None, REVOKED_WITHDRAWN, now_ts)?;
+            None
+        }
+        Action::CompleteSucceeded { .. } => {
+            revoke_job_grants(conn, &job.id, None, REVOKED_SUCCEEDED, now_ts)?;
+            None
+        }
+        Action::CompleteFailed { .. } => {
+            revoke_job_grants(conn, &job.id, None, REVOKED_FAILED, now_ts)?;
+            None
+        }
+        Action::StartInstallation => None,
+    };
+    Ok(Ok((job, grant)))
 }
 
 fn store_report(
@@ -252,7 +280,10 @@ fn store_report(
 impl SimAdmin {
     /// `GET /api/v1/technician/changes`: jobs in the technician's reach
     /// changed after `since` (global change sequence as a string), and
-    /// removals. 403 unless the user is a technician.
+    /// removals, and the access grants for the requesting technician's
+    /// RUNNING jobs among the page's jobs (issued, or re-issued for this
+    /// session's phone key, when there is no live one). 403 unless the user
+    /// is a technician.
     pub fn changes(
         &self,
         tech: &AuthUser,
@@ -267,7 +298,8 @@ impl SimAdmin {
                 .map_err(|_| SimError::bad_request("invalid cursor"))?,
         };
         let limit = limit.unwrap_or(MAX_CHANGES_PAGE).clamp(1, MAX_CHANGES_PAGE);
-        self.with_db(|conn| {
+        let now_ts = self.now().timestamp();
+        self.with_tx(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "{JOB_SELECT} WHERE j.assigned_company_id = ?1 AND j.seq > ?2 \
                  AND (j.status IN ('ASSIGNED', 'RUNNING') OR (j.status IN ('SUCCEEDED', 'FAILED') AND j.assignee_id = ?3)) \
@@ -313,8 +345,16 @@ impl SimAdmin {
                 }));
             }
             removed.sort_by_key(|(s, _)| *s);
+            // Access grants for my RUNNING jobs in the page (re-issued for
+            // this session's phone key when it differs from the claim's).
+            let mut grants = Vec::new();
+            for r in &rows {
+                if let Some(g) = ensure_grant(conn, &r.job, tech, now_ts)? {
+                    grants.push(g);
+                }
+            }
             Ok(ChangesResponse {
-                grants: vec![],
+                grants,
                 cursor: cursor.to_string(),
                 jobs: rows.into_iter().map(|r| r.job).collect(),
                 removed: removed.into_iter().map(|(_, r)| r).collect(),
@@ -338,7 +378,8 @@ impl SimAdmin {
                 "at most {MAX_ACTIONS_PER_PUSH} actions per push"
             )));
         }
-        let now = rfc3339(self.now());
+        let now_t = self.now();
+        let now = rfc3339(now_t);
         self.with_tx(|tx| {
             let mut results = Vec::with_capacity(req.actions.len());
             let mut rejected_jobs: HashSet<&str> = HashSet::new();
@@ -362,8 +403,8 @@ impl SimAdmin {
                         job: visible_job(tx, &a.job_id, &company_id, &tech.id)?,
                     }
                 } else {
-                    match apply_one(tx, tech, &company_id, a, &now)? {
-                        Ok(job) => ActionOutcome::Applied { job, grant: None },
+                    match apply_one(tx, tech, &company_id, a, &now, now_t.timestamp())? {
+                        Ok((job, grant)) => ActionOutcome::Applied { job, grant },
                         Err(rej) => {
                             rejected_jobs.insert(a.job_id.as_str());
                             tracing::debug!(job = %a.job_id, action = a.action.name(), reason = %rej.reason, "action rejected");
