@@ -14,7 +14,9 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use smartcontrol_ble::client::{ClientConfig, ClientError, Connection};
-use smartcontrol_ble::message::{HintCode, Unit, VehicleTestId, VehicleTestResult as BleResult};
+use smartcontrol_ble::message::{
+    ErrorCode, HintCode, Unit, VehicleTestId, VehicleTestResult as BleResult,
+};
 use smartcontrol_ble::security::{AccessGrant, SecurityError};
 use smartcontrol_ble::transport::{BleConnector, TransportError};
 use smartcontrol_cloud_api::{
@@ -249,6 +251,9 @@ pub fn report_result(r: &BleResult) -> VehicleTestResult {
 fn device_error(e: &ClientError) -> CoreError {
     match e {
         ClientError::Security(s) => refused(s),
+        ClientError::Device(m) if is_access_refusal(m.code) => CoreError::DeviceRefused {
+            detail: format!("{}: {}", m.code, m.detail),
+        },
         ClientError::Device(m) => CoreError::Device {
             detail: format!("the CloudBoxx reported {}: {}", m.code, m.detail),
         },
@@ -256,6 +261,25 @@ fn device_error(e: &ClientError) -> CoreError {
             detail: other.to_string(),
         },
     }
+}
+
+/// Device error codes that mean "you may not", not "something broke".
+fn is_access_refusal(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NotAuthenticated
+            | ErrorCode::PermissionDenied
+            | ErrorCode::GrantExpired
+            | ErrorCode::GrantNotYetValid
+            | ErrorCode::BadSignature
+            | ErrorCode::WrongDevice
+            | ErrorCode::WrongJob
+            | ErrorCode::Replay
+            | ErrorCode::Reordered
+            | ErrorCode::Revoked
+            | ErrorCode::BadProof
+            | ErrorCode::WrongVehicle
+    )
 }
 
 fn refused(s: &SecurityError) -> CoreError {
