@@ -1,0 +1,355 @@
+//! One simulated CloudBoxx: provisioned identity, firmware, vehicle, link model
+//! and fault handle; each connection runs the protocol engine
+//! ([`DeviceConnection`]) in a tokio task behind the link model.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smartcontrol_ble::device::{DeviceConnection, RequestContext, StoredConfig};
+use smartcontrol_ble::message::{Message, PROTOCOL_VERSION};
+use smartcontrol_ble::security::{DeviceIdentity, VerifyingKey};
+use smartcontrol_ble::transport::{Advertisement, BleChannel, DeviceClock, TransportError};
+use smartcontrol_ble::uuids::{AdvertData, ADV_FLAG_STAGED_CONFIG, ADV_FLAG_UNBOUND};
+use tokio::time::Instant;
+
+use crate::faults::FaultHandle;
+use crate::firmware::{SimFirmware, DEFAULT_CONFIG_CAPACITY};
+use crate::link::{open_link, DeviceEnd, LinkCounters, LinkMeter, LinkModel, RateFaults};
+use crate::vehicle::{Vehicle, VehicleState, VehicleTiming};
+
+/// What a simulated device is built from.
+#[derive(Clone)]
+pub struct SimDeviceConfig {
+    /// Advertised serial.
+    pub serial: String,
+    /// Firmware version string.
+    pub firmware_version: String,
+    /// Hardware revision string.
+    pub hardware_version: String,
+    /// Provisioned fleet public key (grants are verified with it).
+    pub fleet_public_key: VerifyingKey,
+    /// Revoked grant ids.
+    pub revoked: Vec<[u8; 16]>,
+    /// Vehicle state.
+    pub vehicle: VehicleState,
+    /// Vehicle operation delays.
+    pub timing: VehicleTiming,
+    /// Radio link.
+    pub link: LinkModel,
+    /// Configuration space in bytes.
+    pub config_capacity: u32,
+    /// Factory configuration `(id, bytes)`.
+    pub initial_config: Option<(String, Vec<u8>)>,
+    /// VIN already bound (empty: a new, unbound unit).
+    pub bound_vin: String,
+    /// Device time in unix seconds (None: the system clock).
+    pub clock: Option<DeviceClock>,
+}
+
+impl std::fmt::Debug for SimDeviceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimDeviceConfig")
+            .field("serial", &self.serial)
+            .field("firmware_version", &self.firmware_version)
+            .field("link", &self.link)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimDeviceConfig {
+    /// Defaults: firmware 2.4.1, hardware CBX-2, a healthy fuel vehicle with
+    /// realistic delays, the fast link, 256 KiB configuration space, unbound,
+    /// system clock.
+    pub fn new(serial: &str, fleet_public_key: VerifyingKey) -> Self {
+        Self {
+            serial: serial.to_owned(),
+            firmware_version: "2.4.1".into(),
+            hardware_version: "CBX-2".into(),
+            fleet_public_key,
+            revoked: Vec::new(),
+            vehicle: VehicleState::default(),
+            timing: VehicleTiming::realistic(),
+            link: LinkModel::fast(),
+            config_capacity: DEFAULT_CONFIG_CAPACITY,
+            initial_config: None,
+            bound_vin: String::new(),
+            clock: None,
+        }
+    }
+}
+
+fn system_clock() -> DeviceClock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+struct DeviceInner {
+    serial: String,
+    fleet_public_key: VerifyingKey,
+    firmware: Arc<tokio::sync::Mutex<SimFirmware>>,
+    faults: FaultHandle,
+    link: Mutex<LinkModel>,
+    revoked: Mutex<Vec<[u8; 16]>>,
+    clock: Mutex<DeviceClock>,
+    meter: LinkMeter,
+}
+
+/// A simulated CloudBoxx (cheap to clone; clones share the device).
+#[derive(Clone)]
+pub struct SimDevice {
+    inner: Arc<DeviceInner>,
+}
+
+impl std::fmt::Debug for SimDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimDevice")
+            .field("serial", &self.inner.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SimDevice {
+    /// Build a device from its configuration.
+    pub fn new(config: SimDeviceConfig) -> Self {
+        let faults = FaultHandle::new();
+        let vehicle = Vehicle::new(config.vehicle, config.timing);
+        let mut fw = SimFirmware::new(&config.serial, vehicle, faults.clone());
+        fw.firmware_version = config.firmware_version;
+        fw.hardware_version = config.hardware_version;
+        fw.config = smartcontrol_ble::device::ConfigStore::new(config.config_capacity);
+        if let Some((id, bytes)) = config.initial_config {
+            fw.config.set_active(&id, bytes);
+        }
+        fw.bound_vin = config.bound_vin;
+        Self {
+            inner: Arc::new(DeviceInner {
+                serial: config.serial,
+                fleet_public_key: config.fleet_public_key,
+                firmware: Arc::new(tokio::sync::Mutex::new(fw)),
+                faults,
+                link: Mutex::new(config.link),
+                revoked: Mutex::new(config.revoked),
+                clock: Mutex::new(config.clock.unwrap_or_else(system_clock)),
+                meter: LinkMeter::default(),
+            }),
+        }
+    }
+
+    /// Advertised serial.
+    pub fn serial(&self) -> &str {
+        &self.inner.serial
+    }
+
+    /// The provisioned fleet public key.
+    pub fn fleet_public_key(&self) -> VerifyingKey {
+        self.inner.fleet_public_key
+    }
+
+    /// Runtime fault injection.
+    pub fn faults(&self) -> FaultHandle {
+        self.inner.faults.clone()
+    }
+
+    /// The firmware (configuration store, binding, vehicle, logs).
+    pub fn firmware(&self) -> Arc<tokio::sync::Mutex<SimFirmware>> {
+        self.inner.firmware.clone()
+    }
+
+    /// The active configuration.
+    pub async fn active_config(&self) -> Option<StoredConfig> {
+        self.inner.firmware.lock().await.config.active().cloned()
+    }
+
+    /// The link model used by the next connection.
+    pub fn link(&self) -> LinkModel {
+        *lock(&self.inner.link)
+    }
+
+    /// Change the link model (next connection on).
+    pub fn set_link(&self, link: LinkModel) {
+        *lock(&self.inner.link) = link;
+    }
+
+    /// Link counters over every connection so far.
+    pub fn link_counters(&self) -> LinkCounters {
+        self.inner.meter.counters()
+    }
+
+    /// Start of the next connection event of the latest connection (at or
+    /// after now), for measurements aligned to the event grid.
+    pub fn next_connection_event(&self) -> Option<Instant> {
+        self.inner.meter.next_anchor(Instant::now())
+    }
+
+    /// Add a grant id to the revocation list (next connection on).
+    pub fn revoke(&self, grant_id: [u8; 16]) {
+        lock(&self.inner.revoked).push(grant_id);
+    }
+
+    /// Replace the device clock (unix seconds).
+    pub fn set_clock(&self, clock: DeviceClock) {
+        *lock(&self.inner.clock) = clock;
+    }
+
+    /// Device time now (unix seconds).
+    pub fn now(&self) -> u64 {
+        (lock(&self.inner.clock))()
+    }
+
+    /// What the device advertises.
+    pub async fn advertisement(&self) -> Advertisement {
+        let fw = self.inner.firmware.lock().await;
+        let mut flags = 0;
+        if fw.bound_vin.is_empty() {
+            flags |= ADV_FLAG_UNBOUND;
+        }
+        if fw.config.staged_len().is_some() {
+            flags |= ADV_FLAG_STAGED_CONFIG;
+        }
+        Advertisement {
+            data: AdvertData {
+                protocol_version: PROTOCOL_VERSION,
+                flags,
+                serial: self.inner.serial.clone(),
+            },
+            rssi: Some(-55),
+        }
+    }
+
+    /// Open a connection (phone side) through the link model; `mtu` caps the
+    /// ATT MTU the link negotiates. Must be called inside a tokio runtime.
+    pub fn connect(&self, mtu: Option<usize>) -> Result<BleChannel, TransportError> {
+        let mut model = self.link();
+        if let Some(m) = mtu {
+            model.profile.att_mtu = model.profile.att_mtu.min(m.max(23));
+        }
+        let (conn_faults, rates, claimed) = {
+            let mut s = self.inner.faults.state();
+            (
+                std::mem::take(&mut s.next_connection),
+                RateFaults {
+                    loss_rate: s.loss_rate,
+                    corrupt_rate: s.corrupt_rate,
+                    seed: s.seed,
+                },
+                s.wrong_serial
+                    .clone()
+                    .unwrap_or_else(|| self.inner.serial.clone()),
+            )
+        };
+        let identity = DeviceIdentity {
+            serial: claimed,
+            fleet_public_key: self.inner.fleet_public_key,
+        };
+        let conn = DeviceConnection::new(identity, model.mtu())
+            .map_err(|e| TransportError::Io(e.to_string()))?;
+        let (channel, end) = open_link(
+            &self.inner.serial,
+            model,
+            conn_faults,
+            rates,
+            self.inner.meter.clone(),
+        );
+        let retransmit = if model.timed {
+            Duration::from_millis(300).max(model.profile.interval * 12)
+        } else {
+            Duration::from_millis(300)
+        };
+        let runner = DeviceRunner {
+            end,
+            conn,
+            firmware: self.inner.firmware.clone(),
+            clock: lock(&self.inner.clock).clone(),
+            revoked: lock(&self.inner.revoked).clone(),
+            retransmit,
+        };
+        tracing::debug!(serial = %self.inner.serial, link = %model.describe(), "connected");
+        tokio::spawn(runner.run());
+        Ok(channel)
+    }
+}
+
+/// Runs one connection's protocol engine against the firmware.
+struct DeviceRunner {
+    end: DeviceEnd,
+    conn: DeviceConnection,
+    firmware: Arc<tokio::sync::Mutex<SimFirmware>>,
+    clock: DeviceClock,
+    revoked: Vec<[u8; 16]>,
+    retransmit: Duration,
+}
+
+impl DeviceRunner {
+    fn flush(&mut self) -> bool {
+        while let Some(frame) = self.conn.poll_transmit() {
+            if self.end.tx.send(frame).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn run(mut self) {
+        let mut rng = rand_core::OsRng;
+        // Responses waiting for a vehicle operation, in order.
+        let mut pending: VecDeque<(Instant, Vec<Message>)> = VecDeque::new();
+        loop {
+            if !self.flush() {
+                return;
+            }
+            if self.conn.should_disconnect() && self.conn.link().is_idle() {
+                tracing::debug!("device closing connection after refusal");
+                return;
+            }
+            let due = pending.front().map(|p| p.0);
+            let retransmit = self.conn.has_unacked();
+            tokio::select! {
+                incoming = self.end.rx.recv() => {
+                    let Some(bytes) = incoming else { return };
+                    let now = (self.clock)();
+                    for req in self.conn.on_frame(&bytes, now, &self.revoked, &mut rng) {
+                        let (responses, delay) = {
+                            let Some(grant) = self.conn.grant() else { break };
+                            let ctx = RequestContext {
+                                grant,
+                                now,
+                                data_chunk_len: self.conn.data_chunk_len(),
+                            };
+                            self.firmware.lock().await.handle_timed(req, &ctx)
+                        };
+                        if delay.is_zero() && pending.is_empty() {
+                            for r in &responses {
+                                self.conn.respond(r);
+                            }
+                        } else {
+                            let mut at = Instant::now() + delay;
+                            if let Some(last) = pending.back() {
+                                at = at.max(last.0);
+                            }
+                            pending.push_back((at, responses));
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    if let Some((_, responses)) = pending.pop_front() {
+                        for r in &responses {
+                            self.conn.respond(r);
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(self.retransmit), if retransmit => {
+                    self.conn.on_timeout();
+                }
+            }
+        }
+    }
+}

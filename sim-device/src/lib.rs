@@ -1,0 +1,33 @@
+//! A simulated CloudBoxx telematics unit for tests, demos and QA.
+//!
+//! * [`SimFirmware`]: the firmware behind ble's device engine (identity,
+//!   transactional configuration, vehicle binding, vehicle tests, errors);
+//! * [`vehicle`]: locks, doors, immobilizer, ignition, odometer, fuel/charge,
+//!   GNSS, key holder, 12 V battery, with delays on tokio time;
+//! * [`link`]: the BLE link model (MTU, PHY, data length, connection interval,
+//!   packets per event, loss) on a virtual clock, agreeing with
+//!   `smartcontrol_ble::linktime`;
+//! * [`faults`]: runtime fault injection through a [`FaultHandle`];
+//! * [`scenario`]: QA scenario files (TOML, `docs/sim-device-scenarios.md`);
+//! * reachable in-process ([`SimWorld`] implements ble's `BleConnector`), over
+//!   a loopback socket ([`socket`]: server and [`SocketConnector`]), and through
+//!   the same trait any BLE driver implements.
+//!
+//! Depends on the protocol crate `smartcontrol-ble` only.
+
+pub mod device;
+pub mod faults;
+pub mod firmware;
+pub mod keys;
+pub mod link;
+pub mod vehicle;
+pub mod world;
+
+pub use device::{SimDevice, SimDeviceConfig};
+pub use faults::{FaultHandle, Operation};
+pub use firmware::SimFirmware;
+pub use keys::{demo_fleet_public_key, demo_fleet_signing_key, parse_fleet_public_key};
+pub use link::{LinkCounters, LinkModel};
+pub use smartcontrol_ble::linktime::{LinkProfile, Phy};
+pub use vehicle::{Door, Energy, Vehicle, VehicleFault, VehicleState, VehicleTiming};
+pub use world::SimWorld;
