@@ -190,6 +190,19 @@ impl SimDevice {
         self.inner.meter.next_anchor(Instant::now())
     }
 
+    /// Sleep until just before a connection event of the latest connection
+    /// (1 ms ahead, the timer's resolution) and return that event's start, so
+    /// a measured operation starts on the event grid as the link-time formula
+    /// assumes. Returns now when there is no connection yet.
+    pub async fn align_to_connection_event(&self) -> Instant {
+        let lead = Duration::from_millis(1);
+        let Some(anchor) = self.inner.meter.next_anchor(Instant::now() + lead) else {
+            return Instant::now();
+        };
+        tokio::time::sleep_until(anchor - lead).await;
+        anchor
+    }
+
     /// Add a grant id to the revocation list (next connection on).
     pub fn revoke(&self, grant_id: [u8; 16]) {
         lock(&self.inner.revoked).push(grant_id);
