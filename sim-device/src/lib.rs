@@ -20,6 +20,7 @@ pub mod faults;
 pub mod firmware;
 pub mod keys;
 pub mod link;
+pub mod socket;
 pub mod vehicle;
 pub mod world;
 
@@ -29,5 +30,6 @@ pub use firmware::SimFirmware;
 pub use keys::{demo_fleet_public_key, demo_fleet_signing_key, parse_fleet_public_key};
 pub use link::{LinkCounters, LinkModel};
 pub use smartcontrol_ble::linktime::{LinkProfile, Phy};
+pub use socket::{SocketConnector, SocketServer};
 pub use vehicle::{Door, Energy, Vehicle, VehicleFault, VehicleState, VehicleTiming};
 pub use world::SimWorld;
