@@ -217,11 +217,7 @@ async fn serve_client(stream: TcpStream, world: SimWorld) -> std::io::Result<()>
     // Socket → writes.
     while let Some((ty, body)) = read_msg(&mut r).await? {
         match ty {
-            msg::WRITE => {
-                if writer.write(&body).await.is_err() {
-                    break;
-                }
-            }
+            msg::WRITE if writer.write(&body).await.is_err() => break,
             msg::DISCONNECT => break,
             _ => {}
         }
@@ -367,11 +363,7 @@ impl BleConnector for SocketConnector {
             tokio::spawn(async move {
                 while let Ok(Some((ty, body))) = read_msg(&mut r).await {
                     match ty {
-                        msg::NOTIFY => {
-                            if tx.send(body).await.is_err() {
-                                return;
-                            }
-                        }
+                        msg::NOTIFY if tx.send(body).await.is_err() => return,
                         msg::DISCONNECTED => return,
                         _ => {}
                     }
