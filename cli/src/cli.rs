@@ -77,6 +77,11 @@ pub enum Command {
     },
     /// Who is logged in and where sync stands
     Status,
+    /// Work at the vehicle: run a job's on-vehicle workflow against its CloudBoxx
+    Vehicle {
+        #[command(subcommand)]
+        command: VehicleCommand,
+    },
     /// Run the whole offline-first scenario against an in-process simulated cloud
     Demo(DemoArgs),
 }
@@ -199,4 +204,39 @@ pub struct DemoArgs {
     /// Keep the demo's temporary directories (cloud database, both devices) and print where they are
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VehicleCommand {
+    /// Connect to the job's CloudBoxx, authenticate with the job's access grant, identify it,
+    /// bind it to the vehicle (installation), apply and verify the job's configuration and run
+    /// the vehicle tests. Works offline with the grant downloaded when the job was claimed and
+    /// synced; the results are stored for the job's report. Completing the job stays your call.
+    #[command(
+        after_help = "The device serial comes from the job's access grant, so none is \
+needed. Devices: `--device tcp://HOST:PORT` reaches CloudBoxxes served by a `sim-device` binary \
+(`sim-device --listen HOST:PORT`). A future `--ble` option will use the btleplug driver on a \
+real Bluetooth adapter.\n\nExit codes: 0 the workflow ran (tests may have failed: see the report), \
+1 device failure / refused by the device / configuration mismatch, 2 no vehicle access (not your \
+running job, no or expired grant) / wrong device / bad input, 3 not logged in."
+    )]
+    Run(VehicleRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VehicleRunArgs {
+    /// Job id (a unique prefix of at least 4 characters works too)
+    pub id: String,
+    /// Where the CloudBoxx is reached: tcp://HOST:PORT (a sim-device server)
+    #[arg(long, value_name = "ADDR")]
+    pub device: String,
+    /// Tests to run, comma-separated (default: all). Names: central_lock_lock,
+    /// central_lock_unlock, immobilizer_disable_driving, immobilizer_enable_driving,
+    /// ignition_state, mileage, fuel_or_charge_level, position_fix, doors_closed,
+    /// key_holder_present
+    #[arg(long, value_delimiter = ',', value_name = "TESTS")]
+    pub tests: Vec<String>,
+    /// Reconnections after a dropped link before giving up (the configuration transfer resumes)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub reconnects: u32,
 }

@@ -13,7 +13,9 @@ use smartcontrol_core::{
     SmartControl, SyncReport, SyncStatus,
 };
 
-use crate::cli::{Cli, Command, CompleteArgs, ConflictCommand, JobCommand, JobsArgs, LoginArgs};
+use crate::cli::{
+    Cli, Command, CompleteArgs, ConflictCommand, JobCommand, JobsArgs, LoginArgs, VehicleCommand,
+};
 use crate::exit::{self, Failure};
 use crate::output;
 
@@ -67,6 +69,14 @@ pub async fn run(args: Cli) -> Result<u8, Failure> {
         Command::Complete(c) => complete(&ctx, c).await,
         Command::Conflicts { command } => conflicts(&ctx, command).await,
         Command::Status => status(&ctx),
+        Command::Vehicle {
+            command: VehicleCommand::Run(v),
+        } => {
+            let core = ctx.open(false)?;
+            require_login(&core)?;
+            let id = resolve_job_id(&core, &v.id)?;
+            crate::vehicle::run(&core, ctx.json, &id, &v).await
+        }
     }
 }
 

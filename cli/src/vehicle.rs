@@ -1,0 +1,283 @@
+//! `smartcontrol vehicle run`: the on-vehicle workflow of a job against its
+//! CloudBoxx, with live step lines, a progress bar for the configuration
+//! transfer, reconnect notices and a readable test report. The rendering
+//! helpers are shared with the demo.
+
+// Step lines and the report go to stdout (the progress bar to stderr).
+#![allow(clippy::print_stdout)]
+
+use std::io::IsTerminal;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use smartcontrol_core::ble::message::VehicleTestId;
+use smartcontrol_core::cloud_api::VehicleTestResult;
+use smartcontrol_core::{SmartControl, WorkflowEvent, WorkflowOptions, WorkflowReport};
+use smartcontrol_sim_device::SocketConnector;
+
+use crate::cli::VehicleRunArgs;
+use crate::exit::{self, Failure};
+use crate::output;
+
+/// `tcp://HOST:PORT` → the address of a sim-device socket server.
+pub fn parse_device(addr: &str) -> Result<SocketAddr, Failure> {
+    let Some(rest) = addr.strip_prefix("tcp://") else {
+        return Err(Failure::bad_input(format!(
+            "--device {addr:?}: expected tcp://HOST:PORT (a sim-device server); \
+             real adapters will be reached with a future --ble option"
+        )));
+    };
+    rest.to_socket_addrs()
+        .map_err(|e| Failure::bad_input(format!("--device {addr:?}: {e}")))?
+        .next()
+        .ok_or_else(|| Failure::bad_input(format!("--device {addr:?}: no address")))
+}
+
+/// Test names (as in job reports) → test ids; empty: every test.
+pub fn parse_tests(names: &[String]) -> Result<Vec<VehicleTestId>, Failure> {
+    names
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            VehicleTestId::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = VehicleTestId::ALL.iter().map(|t| t.name()).collect();
+                Failure::bad_input(format!(
+                    "unknown vehicle test {name:?}; known tests: {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+pub async fn run(
+    core: &SmartControl,
+    json: bool,
+    job_id: &str,
+    args: &VehicleRunArgs,
+) -> Result<u8, Failure> {
+    let addr = parse_device(&args.device)?;
+    let options = WorkflowOptions {
+        reconnect_attempts: args.reconnects,
+        tests: parse_tests(&args.tests)?,
+        ..WorkflowOptions::default()
+    };
+    let connector = SocketConnector::new(addr);
+    let live = Live::new(!json, std::io::stderr().is_terminal());
+    if !json {
+        println!("Job {job_id}: on-vehicle workflow via {}", args.device);
+    }
+    let result = core
+        .run_vehicle_workflow(job_id, &connector, &options, &|e| live.event(e))
+        .await;
+    live.finish(result.as_ref().ok());
+    let report = result?;
+    if json {
+        output::print_json(&report)?;
+    } else {
+        println!();
+        println!("Vehicle tests:");
+        for line in test_table(&report.tests).lines() {
+            println!("  {line}");
+        }
+        println!();
+        println!("{}", next_step(&report));
+    }
+    Ok(exit::OK)
+}
+
+/// The test report: test, PASS/FAIL, measured value, hint.
+pub fn test_table(tests: &[VehicleTestResult]) -> String {
+    if tests.is_empty() {
+        return "(no tests run)".to_owned();
+    }
+    let rows: Vec<Vec<String>> = tests
+        .iter()
+        .map(|t| {
+            vec![
+                t.test.clone(),
+                if t.passed { "PASS" } else { "FAIL" }.to_owned(),
+                t.measured.clone().unwrap_or_else(|| "-".to_owned()),
+                t.hint.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(&["TEST", "RESULT", "MEASURED", "HINT"], &rows)
+}
+
+/// A FAILED comment naming the failing tests and their hints, e.g.
+/// "doors_closed failed: a door is open or its sensor is stuck: …".
+pub fn failure_comment(report: &WorkflowReport) -> String {
+    report
+        .tests
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| match &t.hint {
+            Some(h) => format!("{} failed: {h}", t.test),
+            None => format!("{} failed", t.test),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What the technician does next.
+pub fn next_step(report: &WorkflowReport) -> String {
+    let failed = report.tests.iter().filter(|t| !t.passed).count();
+    if failed == 0 {
+        format!(
+            "All tests passed: complete with `smartcontrol complete {} --succeeded`",
+            report.job_id
+        )
+    } else {
+        format!(
+            "{failed} test(s) failed: fix and re-run, or complete as failed with a comment \
+             (hint: {}): `smartcontrol complete {} --failed --comment \"...\"`",
+            failure_comment(report),
+            report.job_id
+        )
+    }
+}
+
+/// Live output of a running workflow.
+struct Live {
+    state: Mutex<LiveState>,
+}
+
+struct LiveState {
+    enabled: bool,
+    tty: bool,
+    /// The last finished step: printed once the next event shows it succeeded.
+    pending: Option<(&'static str, String)>,
+    bar: Option<ProgressBar>,
+    last_acked: u32,
+    /// Quarters of the transfer printed (plain output).
+    printed_quarter: u32,
+    resumed_from: u32,
+}
+
+impl Live {
+    fn new(enabled: bool, tty: bool) -> Live {
+        Live {
+            state: Mutex::new(LiveState {
+                enabled,
+                tty,
+                pending: None,
+                bar: None,
+                last_acked: 0,
+                printed_quarter: 0,
+                resumed_from: 0,
+            }),
+        }
+    }
+
+    fn event(&self, e: WorkflowEvent) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        if !s.enabled {
+            return;
+        }
+        match e {
+            WorkflowEvent::StepStarted { .. } => s.flush(true),
+            WorkflowEvent::StepDone { step, detail } => {
+                s.flush(true);
+                if let Some(bar) = s.bar.take() {
+                    bar.finish_and_clear();
+                }
+                s.pending = Some((step.name(), detail));
+            }
+            WorkflowEvent::ConfigProgress {
+                acked,
+                total,
+                resumed_from,
+            } => {
+                s.flush(true);
+                s.last_acked = acked;
+                let newly_resumed = resumed_from > 0 && resumed_from != s.resumed_from;
+                s.resumed_from = resumed_from;
+                if s.tty {
+                    let bar = s.bar.get_or_insert_with(|| {
+                        let pb = ProgressBar::with_draw_target(
+                            Some(u64::from(total)),
+                            ProgressDrawTarget::stderr(),
+                        );
+                        if let Ok(style) = ProgressStyle::with_template(
+                            "  configuration [{bar:30}] {pos}/{len} bytes {msg}",
+                        ) {
+                            pb.set_style(style.progress_chars("=> "));
+                        }
+                        pb
+                    });
+                    bar.set_position(u64::from(acked));
+                    if newly_resumed {
+                        bar.set_message(format!("(resumed at {resumed_from})"));
+                    }
+                } else {
+                    if newly_resumed {
+                        println!("  … configuration resumed at {resumed_from}/{total} bytes");
+                    }
+                    let quarter = if total == 0 { 4 } else { acked * 4 / total };
+                    if quarter > s.printed_quarter || (acked == 0 && s.printed_quarter == 0) {
+                        s.printed_quarter = quarter.max(1);
+                        println!("  … configuration {acked}/{total} bytes acknowledged");
+                    }
+                }
+            }
+            WorkflowEvent::Reconnecting { attempt, reason } => {
+                s.flush(true);
+                let line = format!(
+                    "  ↻ link lost at {} bytes ({reason}); reconnecting (attempt {attempt})…",
+                    s.last_acked
+                );
+                s.print(&line);
+            }
+            WorkflowEvent::TestResult { result } => {
+                s.flush(true);
+                let line = format!(
+                    "    {} {}{}",
+                    if result.passed { "PASS" } else { "FAIL" },
+                    result.test,
+                    result
+                        .measured
+                        .as_deref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                );
+                s.print(&line);
+            }
+        }
+    }
+
+    /// Prints the last step with its real outcome.
+    fn finish(&self, report: Option<&WorkflowReport>) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        if let Some(bar) = s.bar.take() {
+            bar.finish_and_clear();
+        }
+        if !s.enabled {
+            return;
+        }
+        let ok = report.is_some_and(|r| r.steps.last().is_some_and(|st| st.ok));
+        s.flush(ok);
+    }
+}
+
+impl LiveState {
+    fn flush(&mut self, ok: bool) {
+        if let Some((step, detail)) = self.pending.take() {
+            let line = format!("{} {step}: {detail}", if ok { "✓" } else { "✗" });
+            self.print(&line);
+        }
+    }
+
+    fn print(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+}
