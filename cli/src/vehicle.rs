@@ -218,7 +218,7 @@ impl Live {
                     if newly_resumed {
                         println!("  … configuration resumed at {resumed_from}/{total} bytes");
                     }
-                    let quarter = if total == 0 { 4 } else { acked * 4 / total };
+                    let quarter = (acked.saturating_mul(4)).checked_div(total).unwrap_or(4);
                     if quarter > s.printed_quarter || (acked == 0 && s.printed_quarter == 0) {
                         s.printed_quarter = quarter.max(1);
                         println!("  … configuration {acked}/{total} bytes acknowledged");
