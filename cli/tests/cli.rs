@@ -580,3 +580,161 @@ fn demo_text_narrates_all_steps() {
     assert!(!stdout.contains('\u{1b}'), "{stdout}");
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
 }
+
+/// A sim-device server on loopback with the CloudBoxx of `job_id`,
+/// provisioned with its fleet's public key (untimed link, instant vehicle).
+async fn cloudboxx_server(
+    cloud: &SimCloud,
+    job_id: &str,
+) -> (
+    smartcontrol_sim_device::SocketServer,
+    smartcontrol_sim_device::SimDevice,
+) {
+    use smartcontrol_core::ble::security::VerifyingKey;
+    use smartcontrol_sim_device::{
+        LinkModel, SimDevice, SimDeviceConfig, SimWorld, SocketServer, VehicleTiming,
+    };
+    let job = cloud.admin().job(job_id).expect("job").job;
+    let serial = job.cloudboxx_serial.clone().expect("a CloudBoxx serial");
+    let key = cloud
+        .admin()
+        .fleet_public_key(&job.fleet_id)
+        .expect("fleet key");
+    let mut config = SimDeviceConfig::new(
+        &serial,
+        VerifyingKey::from_bytes(&key).expect("a valid key"),
+    );
+    config.timing = VehicleTiming::instant();
+    config.link = LinkModel::ideal(185);
+    let device = SimDevice::new(config);
+    let world = SimWorld::new();
+    world.add(device.clone());
+    let server = SocketServer::bind("127.0.0.1:0", world)
+        .await
+        .expect("sim-device listens");
+    (server, device)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vehicle_run_against_a_socket_served_cloudboxx_then_complete() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let page = w.json(&["jobs", "available"]);
+    let job = page["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .find(|id| {
+            w.cloud.admin().job(id).expect("job").job.kind
+                == smartcontrol_core::cloud_api::JobKind::Installation
+        })
+        .expect("an available installation job")
+        .to_owned();
+    w.ok(&["claim", &job]);
+    w.ok(&["sync"]);
+    let (server, device) = cloudboxx_server(&w.cloud, &job).await;
+    let addr = format!("tcp://{}", server.local_addr());
+
+    // Without the job's grant nothing happens: an unknown test name is bad input.
+    let out = w.run(&["vehicle", "run", &job, "--device", &addr, "--tests", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = w.run(&["vehicle", "run", &job, "--device", "ble://x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    let report = w.json(&["vehicle", "run", &job, "--device", &addr]);
+    assert_eq!(
+        keys(&report),
+        sorted(&[
+            "job_id",
+            "device",
+            "steps",
+            "tests",
+            "all_tests_passed",
+            "reconnects"
+        ])
+    );
+    assert_eq!(report["job_id"], job.as_str());
+    assert_eq!(report["all_tests_passed"], true, "{report}");
+    assert_eq!(report["tests"].as_array().map(Vec::len), Some(10));
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["step"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "connect",
+            "authenticate",
+            "identify",
+            "bind_vehicle",
+            "configure",
+            "verify",
+            "vehicle_tests"
+        ]
+    );
+    assert!(report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .all(|s| s["ok"] == true));
+    let active = device.active_config().await.expect("a configuration");
+    assert_eq!(report["device"]["config_id"], active.config_id.as_str());
+
+    // Text mode: step lines, the test table and what to do next.
+    let stdout = w.ok(&[
+        "vehicle",
+        "run",
+        &job,
+        "--device",
+        &addr,
+        "--tests",
+        "doors_closed,mileage",
+    ]);
+    for needle in [
+        "✓ connect",
+        "✓ configure: already active",
+        "doors_closed",
+        "PASS",
+        "All tests passed: complete with `smartcontrol complete",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle}: {stdout}");
+    }
+
+    w.ok(&["complete", &job, "--succeeded"]);
+    let provider = w.cloud.admin().job(&job).expect("job");
+    assert_eq!(
+        provider.job.status,
+        smartcontrol_core::cloud_api::JobStatus::Succeeded
+    );
+    let r = provider.report.expect("a report");
+    assert_eq!(r.steps.len(), 7);
+    assert!(r.device.is_some());
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vehicle_run_reports_a_failing_test_with_its_hint() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let job = w.first_available();
+    w.ok(&["claim", &job]);
+    w.ok(&["sync"]);
+    let (server, device) = cloudboxx_server(&w.cloud, &job).await;
+    device.faults().set_vehicle_fault(
+        smartcontrol_sim_device::VehicleFault::DoorStuckOpen(smartcontrol_sim_device::Door::Trunk),
+        true,
+    );
+    let addr = format!("tcp://{}", server.local_addr());
+    let stdout = w.ok(&["vehicle", "run", &job, "--device", &addr]);
+    for needle in ["FAIL", "doors_closed", "test(s) failed", "a door is open"] {
+        assert!(stdout.contains(needle), "missing {needle}: {stdout}");
+    }
+    // Someone else's job: no vehicle access (exit 2).
+    let other = &w.seed.other_job_ids[0];
+    let out = w.run(&["--json", "vehicle", "run", other, "--device", &addr]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    server.shutdown();
+}
