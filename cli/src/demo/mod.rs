@@ -17,25 +17,39 @@ mod link;
 use std::fmt::Display;
 use std::future::Future;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use smartcontrol_core::cloud_api::{JobStatus, VehicleTestResult};
+use smartcontrol_core::ble::security::VerifyingKey;
+use smartcontrol_core::cloud_api::JobStatus;
 use smartcontrol_core::{
     Conflict, CoreConfig, CoreError, JobQuery, JobSummary, JobView, QueuedAction, RetryPolicy,
-    SmartControl, SyncReport,
+    SmartControl, SyncReport, WorkflowEvent, WorkflowOptions, WorkflowReport,
 };
-use smartcontrol_sim_cloud::{seed_demo, FaultConfig, SimCloud, SimCloudConfig, DEMO_PASSWORD};
+use smartcontrol_sim_cloud::{
+    seed_demo, DemoSeed, FaultConfig, SimCloud, SimCloudConfig, DEMO_PASSWORD,
+};
+use smartcontrol_sim_device::{
+    Door, LinkModel, SimDevice, SimDeviceConfig, SimWorld, VehicleFault, VehicleTiming,
+};
 
 use crate::cli::DemoArgs;
 use crate::exit::{self, Failure};
 use crate::output;
 use link::Link;
 
-/// Anna's comment on the job that failed.
-const FAILURE_COMMENT: &str =
-    "Central lock wiring harness damaged behind the A-pillar; replacement part ordered";
+/// Anna's note after the failing test's hint in the FAILED comment.
+const FAILURE_NOTE: &str = "door sensor replacement ordered";
+/// J1's configuration transfer loses the link after this many frames of
+/// its first connection (mid-transfer: about half of the configuration).
+const DISCONNECT_AFTER_FRAMES: u64 = 330;
+/// J1's link: the smallest ATT MTU (a legacy phone), so the configuration
+/// takes a few hundred frames and the cut lands well inside it.
+const J1_MTU: usize = 23;
+/// The fault of J2's vehicle.
+const J2_FAULT: VehicleFault = VehicleFault::DoorStuckOpen(Door::RearLeft);
 /// Anna's notes on the job that succeeded.
 const SUCCESS_NOTES: &str = "CloudBoxx installed behind the glove box; all vehicle tests passed";
 
@@ -136,6 +150,8 @@ struct FinalJob {
     notes: Option<String>,
     vehicle_tests: usize,
     version: i64,
+    /// The on-vehicle workflow Anna ran on this job's CloudBoxx.
+    workflow_report: Option<WorkflowReport>,
 }
 
 #[derive(Serialize, Default)]
@@ -315,25 +331,93 @@ fn report_text(r: &SyncReport) -> String {
     )
 }
 
-/// Passing results of the tests a CloudBoxx runs on the vehicle.
-fn passing_tests() -> Vec<VehicleTestResult> {
-    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    [
-        ("central_lock_lock", None),
-        ("central_lock_unlock", None),
-        ("immobilizer", None),
-        ("mileage", Some("48213 km")),
-        ("position_fix", Some("52.5219 N, 13.4132 E")),
-    ]
-    .into_iter()
-    .map(|(test, measured)| VehicleTestResult {
-        test: test.to_owned(),
-        passed: true,
-        measured: measured.map(str::to_owned),
-        hint: None,
-        at: at.clone(),
-    })
-    .collect()
+/// The simulated CloudBoxx of a demo job: the job's serial, provisioned with
+/// its fleet's public key; untimed link and instant vehicle (the demo stays fast).
+fn cloudboxx(
+    cloud: &SimCloud,
+    seed: &DemoSeed,
+    job_id: &str,
+    mtu: usize,
+) -> Result<SimDevice, Failure> {
+    let bad = |what: String| Failure::operational("demo", what);
+    let serial = seed
+        .cloudboxx_serials
+        .get(job_id)
+        .ok_or_else(|| bad(format!("job {job_id} has no CloudBoxx serial")))?;
+    let job = cloud
+        .admin()
+        .job(job_id)
+        .map_err(sim("the job's fleet"))?
+        .job;
+    let key = cloud
+        .admin()
+        .fleet_public_key(&job.fleet_id)
+        .map_err(sim("the fleet's public key"))?;
+    let key =
+        VerifyingKey::from_bytes(&key).map_err(|e| bad(format!("the fleet's public key: {e}")))?;
+    let mut config = SimDeviceConfig::new(serial, key);
+    config.timing = VehicleTiming::instant();
+    config.link = LinkModel::ideal(mtu);
+    Ok(SimDevice::new(config))
+}
+
+/// Anna runs the on-vehicle workflow of `job_id` (offline) and the demo
+/// narrates it.
+async fn at_vehicle(
+    n: &mut Narrator,
+    anna: &SmartControl,
+    world: &SimWorld,
+    job_id: &str,
+) -> Result<WorkflowReport, Failure> {
+    let options = WorkflowOptions {
+        reconnect_delay: Duration::from_millis(20),
+        ..WorkflowOptions::default()
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let report = n
+        .spin(
+            "running the on-vehicle workflow",
+            anna.run_vehicle_workflow(job_id, world, &options, &move |e| {
+                if let Ok(mut v) = sink.lock() {
+                    v.push(e);
+                }
+            }),
+        )
+        .await
+        .map_err(at("the on-vehicle workflow"))?;
+    let events = events.lock().map(|v| v.clone()).unwrap_or_default();
+    // Link losses: where the transfer stood and where it resumed.
+    let mut acked = 0;
+    let mut lost_at = None;
+    for e in &events {
+        match e {
+            WorkflowEvent::ConfigProgress {
+                acked: a,
+                resumed_from,
+                ..
+            } => {
+                if let Some(x) = lost_at.take() {
+                    n.say(format!(
+                        "↻ link lost at {x} bytes, reconnecting… resumed at {resumed_from}"
+                    ));
+                }
+                acked = *a;
+            }
+            WorkflowEvent::Reconnecting { .. } => lost_at = Some(acked),
+            _ => {}
+        }
+    }
+    for st in &report.steps {
+        n.say(format!(
+            "{} {}: {}",
+            if st.ok { "✓" } else { "✗" },
+            st.step,
+            st.detail
+        ));
+    }
+    n.block(&crate::vehicle::test_table(&report.tests));
+    Ok(report)
 }
 
 fn device(dir: &Path, url: &str) -> Result<SmartControl, Failure> {
@@ -424,13 +508,23 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         .find(|j| j.vehicle_tests_required)
         .or_else(|| available.jobs.first())
         .map(|j| j.id.clone());
-    let rest: Vec<String> = available
+    // J2 is an installation (its CloudBoxx gets configured, so its grant
+    // must allow configuration), J3 any other job.
+    let is_installation = |id: &str| {
+        anna.job(id)
+            .is_ok_and(|d| d.cloud.kind == smartcontrol_core::cloud_api::JobKind::Installation)
+    };
+    let mut rest: Vec<String> = available
         .jobs
         .iter()
         .filter(|j| !j.vehicle_tests_required && Some(&j.id) != j1.as_ref())
-        .take(2)
         .map(|j| j.id.clone())
         .collect();
+    if let Some(i) = rest.iter().position(|id| is_installation(id)) {
+        let j2 = rest.remove(i);
+        rest.insert(0, j2);
+    }
+    rest.truncate(2);
     let (Some(j1), [j2, j3]) = (j1, rest.as_slice()) else {
         return Err(Failure::operational(
             "demo",
@@ -479,13 +573,20 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
             ))
         }
     }
-    let tests = passing_tests();
-    anna.record_vehicle_tests(&j1, &tests)
-        .map_err(at("recording vehicle tests"))?;
     n.say(format!(
-        "{} vehicle test results recorded for {l1}, all passed (the app gets them from the CloudBoxx over BLE)",
-        tests.len()
+        "At the vehicle of {l1}: a new CloudBoxx, reached over BLE (simulated in-process)"
     ));
+    let world = SimWorld::new();
+    let (dev1, dev2) = (
+        cloudboxx(&cloud, &seed, &j1, J1_MTU)?,
+        cloudboxx(&cloud, &seed, &j2, 185)?,
+    );
+    world.add(dev1.clone());
+    world.add(dev2.clone());
+    dev1.faults()
+        .disconnect_after_frames(DISCONNECT_AFTER_FRAMES);
+    let r1 = at_vehicle(n, &anna, &world, &j1).await?;
+    n.say(crate::vehicle::next_step(&r1));
     let q = anna
         .complete_succeeded(&j1, Some(SUCCESS_NOTES.to_owned()))
         .map_err(at("Anna's offline completion"))?;
@@ -494,8 +595,16 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         .start_installation(&j2)
         .map_err(at("Anna's offline start"))?;
     n.say(queued_line(&anna, &q));
+    n.say(format!(
+        "At the vehicle of {l2}: its CloudBoxx, in a vehicle with a fault ({})",
+        J2_FAULT.name()
+    ));
+    dev2.faults().set_vehicle_fault(J2_FAULT, true);
+    let r2 = at_vehicle(n, &anna, &world, &j2).await?;
+    n.say(crate::vehicle::next_step(&r2));
+    let failure_comment = format!("{}; {FAILURE_NOTE}", crate::vehicle::failure_comment(&r2));
     let q = anna
-        .complete_failed(&j2, FAILURE_COMMENT)
+        .complete_failed(&j2, &failure_comment)
         .map_err(at("Anna's offline failure report"))?;
     n.say(queued_line(&anna, &q));
     let q = anna
@@ -621,6 +730,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     n.step("The provider's view of the three jobs");
     let provider_job = |id: &str| cloud.admin().job(id).map_err(sim("the provider's view"));
     let mut jobs = Vec::new();
+    let mut reports = vec![Some(r1.clone()), Some(r2.clone()), None].into_iter();
     for (role, id, l) in [
         ("succeeded", &j1, &l1),
         ("failed", &j2, &l2),
@@ -638,6 +748,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
             notes: pj.report.as_ref().and_then(|r| r.notes.clone()),
             vehicle_tests: pj.report.as_ref().map_or(0, |r| r.vehicle_tests.len()),
             version: job.version,
+            workflow_report: reports.next().flatten(),
         });
     }
     let rows: Vec<Vec<String>> = jobs
@@ -691,7 +802,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     ));
     checks.push(check(
         &format!("{l1} vehicle tests reported"),
-        &tests.len(),
+        &10,
         &get(f1, |j| j.vehicle_tests.to_string()),
     ));
     checks.push(check(
@@ -701,7 +812,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     ));
     checks.push(check(
         &format!("{l2} failure comment"),
-        &FAILURE_COMMENT,
+        &failure_comment,
         &get(f2, |j| j.failure_comment.clone().unwrap_or_default()),
     ));
     checks.push(check(
@@ -799,6 +910,83 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         &2,
         &stats.push_requests_on_reconnect,
     ));
+    // The on-vehicle work as the provider sees it.
+    let provider_report = cloud
+        .admin()
+        .job(&j1)
+        .map_err(sim("the provider's view"))?
+        .report;
+    let device = provider_report.as_ref().and_then(|r| r.device.clone());
+    checks.push(check(
+        &format!("{l1} report: CloudBoxx"),
+        &r1.device.serial,
+        &device
+            .as_ref()
+            .map(|d| d.serial.clone())
+            .unwrap_or_default(),
+    ));
+    checks.push(check(
+        &format!("{l1} report: passing vehicle tests"),
+        &10,
+        &provider_report
+            .as_ref()
+            .map_or(0, |r| r.vehicle_tests.iter().filter(|t| t.passed).count()),
+    ));
+    checks.push(check(
+        &format!("{l1} report: ok workflow steps"),
+        &7,
+        &provider_report
+            .as_ref()
+            .map_or(0, |r| r.steps.iter().filter(|s| s.ok).count()),
+    ));
+    let configure = provider_report
+        .as_ref()
+        .and_then(|r| r.steps.iter().find(|s| s.step == "configure"))
+        .map(|s| s.detail.clone())
+        .unwrap_or_default();
+    checks.push(check(
+        &format!("{l1} configuration transfer resumed after the lost link"),
+        &true,
+        &configure.contains("resumed"),
+    ));
+    checks.push(check(&format!("{l1} link reconnects"), &1, &r1.reconnects));
+    let active = dev1.active_config().await.map(|c| c.config_id);
+    checks.push(check(
+        &format!("{l1} CloudBoxx active configuration = reported"),
+        &r1.device.config_id.clone().unwrap_or_default(),
+        &active.unwrap_or_default(),
+    ));
+    checks.push(check(
+        &format!("{l1} CloudBoxx configuration in the provider's report"),
+        &r1.device.config_id.clone().unwrap_or_default(),
+        &device.and_then(|d| d.config_id).unwrap_or_default(),
+    ));
+    let hint = r2
+        .tests
+        .iter()
+        .find(|t| !t.passed)
+        .and_then(|t| t.hint.clone())
+        .unwrap_or_else(|| "(no failing test)".to_owned());
+    let comment = get(f2, |j| j.failure_comment.clone().unwrap_or_default());
+    checks.push(check(
+        &format!("{l2} comment has the failing test's hint"),
+        &hint,
+        &if comment.contains(&hint) {
+            hint.clone()
+        } else {
+            comment
+        },
+    ));
+    for (id, l) in [(&j1, &l1), (&j2, &l2)] {
+        checks.push(check(
+            &format!("Anna's access grant for {l} after completion"),
+            &"none",
+            &match anna.access_grant(id)? {
+                Some(_) => "still there",
+                None => "none",
+            },
+        ));
+    }
     for c in &checks {
         n.say(format!(
             "{} {}: {}",
