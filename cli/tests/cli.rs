@@ -556,6 +556,26 @@ async fn demo_json_exits_0_with_verification_ok() {
         .filter_map(|j| j["status"].as_str())
         .collect();
     assert_eq!(statuses, ["SUCCEEDED", "FAILED", "RUNNING"]);
+    // J1 and J2 ran the real on-vehicle workflow; J3 never reached its vehicle.
+    let j1 = &summary["jobs"][0]["workflow_report"];
+    assert_eq!(j1["all_tests_passed"], true, "{j1}");
+    assert_eq!(j1["reconnects"], 1);
+    assert_eq!(j1["tests"].as_array().map(Vec::len), Some(10));
+    assert_eq!(j1["steps"].as_array().map(Vec::len), Some(7));
+    let j2 = &summary["jobs"][1]["workflow_report"];
+    assert_eq!(j2["all_tests_passed"], false, "{j2}");
+    let hint = j2["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .find(|t| t["passed"] == false)
+        .and_then(|t| t["hint"].as_str())
+        .expect("a failing test with a hint");
+    let comment = summary["jobs"][1]["failure_comment"]
+        .as_str()
+        .expect("a comment");
+    assert!(comment.contains(hint), "{comment} / {hint}");
+    assert!(summary["jobs"][2]["workflow_report"].is_null());
 }
 
 #[test]
@@ -572,6 +592,10 @@ fn demo_text_narrates_all_steps() {
         "Step 6",
         "waiting for sync",
         "TAKEN_OVER",
+        "link lost at",
+        "resumed at",
+        "✓ vehicle_tests: 10 passed, 0 failed",
+        "doors_closed failed: a door is open",
         "Demo passed",
     ] {
         assert!(stdout.contains(needle), "missing {needle}: {stdout}");
