@@ -181,7 +181,7 @@ impl Live {
         }
         match e {
             WorkflowEvent::StepStarted { .. } => s.flush(true),
-            WorkflowEvent::StepDone { step, detail } => {
+            WorkflowEvent::StepDone { step, detail, .. } => {
                 s.flush(true);
                 if let Some(bar) = s.bar.take() {
                     bar.finish_and_clear();

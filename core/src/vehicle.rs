@@ -17,7 +17,7 @@ use smartcontrol_ble::client::{ClientConfig, ClientError, Connection};
 use smartcontrol_ble::message::{
     ErrorCode, HintCode, Unit, VehicleTestId, VehicleTestResult as BleResult,
 };
-use smartcontrol_ble::security::{AccessGrant, SecurityError};
+use smartcontrol_ble::security::{AccessGrant, Permissions, SecurityError};
 use smartcontrol_ble::transport::{BleConnector, TransportError};
 use smartcontrol_cloud_api::{
     DeviceReport, Job, JobKind, JobStatus, VehicleTestResult, WorkflowStepReport,
@@ -89,6 +89,7 @@ pub enum WorkflowEvent {
     },
     StepDone {
         step: WorkflowStep,
+        ok: bool,
         detail: String,
     },
     /// Configuration bytes the device acknowledged so far.
@@ -459,7 +460,14 @@ impl SmartControl {
             config_sha256: None,
         };
 
-        if job.kind == JobKind::Installation {
+        // Maintenance access does not include configuring the unit: it keeps
+        // its binding and configuration, and only the vehicle tests run.
+        let may_configure = session
+            .grant
+            .fields
+            .permissions
+            .contains(Permissions::CONFIGURE);
+        if may_configure && job.kind == JobKind::Installation {
             if let Some(vin) = job.vin.as_deref().filter(|v| !v.is_empty()) {
                 run.start(WorkflowStep::BindVehicle);
                 if info.bound_vin == vin {
@@ -479,73 +487,80 @@ impl SmartControl {
             }
         }
 
-        let (config_id, bytes) = job_configuration(job);
-        run.start(WorkflowStep::Configure);
-        if info.active_config_id == config_id {
-            run.done(WorkflowStep::Configure, true, "already active");
+        if !may_configure {
+            device.config_id =
+                (!info.active_config_id.is_empty()).then(|| info.active_config_id.clone());
         } else {
-            let mut resumed_from = 0;
-            loop {
-                let on_event = run.on_event;
-                let mut progress = |p: smartcontrol_ble::client::ConfigProgress| {
-                    on_event(WorkflowEvent::ConfigProgress {
-                        acked: p.acked,
-                        total: p.total,
-                        resumed_from: p.resumed_from,
-                    });
-                };
-                match conn.write_config(&config_id, &bytes, &mut progress).await {
-                    Ok(_) => break,
-                    Err(e) if is_link_failure(&e) && reconnects < options.reconnect_attempts => {
-                        reconnects += 1;
-                        if let ClientError::Interrupted { acked_offset, .. } = &e {
-                            resumed_from = *acked_offset;
-                        }
-                        (run.on_event)(WorkflowEvent::Reconnecting {
-                            attempt: reconnects,
-                            reason: e.to_string(),
-                        });
-                        tracing::warn!(error = %e, attempt = reconnects, "link lost during configuration; reconnecting");
-                        conn = self
-                            .reconnect(session, options, &mut reconnects)
-                            .await
-                            .map_err(|e| run.fail(WorkflowStep::Configure, &e))?;
-                    }
-                    Err(e) => return Err(run.fail(WorkflowStep::Configure, &e)),
-                }
-            }
-            let detail = if resumed_from > 0 {
-                format!("{} bytes committed, resumed at {resumed_from}", bytes.len())
+            let (config_id, bytes) = job_configuration(job);
+            run.start(WorkflowStep::Configure);
+            if info.active_config_id == config_id {
+                run.done(WorkflowStep::Configure, true, "already active");
             } else {
-                format!("{} bytes committed", bytes.len())
-            };
-            run.done(WorkflowStep::Configure, true, &detail);
-        }
+                let mut resumed_from = 0;
+                loop {
+                    let on_event = run.on_event;
+                    let mut progress = |p: smartcontrol_ble::client::ConfigProgress| {
+                        on_event(WorkflowEvent::ConfigProgress {
+                            acked: p.acked,
+                            total: p.total,
+                            resumed_from: p.resumed_from,
+                        });
+                    };
+                    match conn.write_config(&config_id, &bytes, &mut progress).await {
+                        Ok(_) => break,
+                        Err(e)
+                            if is_link_failure(&e) && reconnects < options.reconnect_attempts =>
+                        {
+                            reconnects += 1;
+                            if let ClientError::Interrupted { acked_offset, .. } = &e {
+                                resumed_from = *acked_offset;
+                            }
+                            (run.on_event)(WorkflowEvent::Reconnecting {
+                                attempt: reconnects,
+                                reason: e.to_string(),
+                            });
+                            tracing::warn!(error = %e, attempt = reconnects, "link lost during configuration; reconnecting");
+                            conn = self
+                                .reconnect(session, options, &mut reconnects)
+                                .await
+                                .map_err(|e| run.fail(WorkflowStep::Configure, &e))?;
+                        }
+                        Err(e) => return Err(run.fail(WorkflowStep::Configure, &e)),
+                    }
+                }
+                let detail = if resumed_from > 0 {
+                    format!("{} bytes committed, resumed at {resumed_from}", bytes.len())
+                } else {
+                    format!("{} bytes committed", bytes.len())
+                };
+                run.done(WorkflowStep::Configure, true, &detail);
+            }
 
-        run.start(WorkflowStep::Verify);
-        let snapshot = conn
-            .read_config()
-            .await
-            .map_err(|e| run.fail(WorkflowStep::Verify, &e))?;
-        if snapshot.config_id != config_id || snapshot.bytes != bytes {
-            let err = CoreError::ConfigurationMismatch {
-                detail: format!(
-                    "the device reports configuration {:?} ({} bytes), expected {config_id} ({} bytes)",
-                    snapshot.config_id,
-                    snapshot.bytes.len(),
-                    bytes.len()
-                ),
-            };
-            run.done(WorkflowStep::Verify, false, &err.to_string());
-            return Err(err);
+            run.start(WorkflowStep::Verify);
+            let snapshot = conn
+                .read_config()
+                .await
+                .map_err(|e| run.fail(WorkflowStep::Verify, &e))?;
+            if snapshot.config_id != config_id || snapshot.bytes != bytes {
+                let err = CoreError::ConfigurationMismatch {
+                    detail: format!(
+                        "the device reports configuration {:?} ({} bytes), expected {config_id} ({} bytes)",
+                        snapshot.config_id,
+                        snapshot.bytes.len(),
+                        bytes.len()
+                    ),
+                };
+                run.done(WorkflowStep::Verify, false, &err.to_string());
+                return Err(err);
+            }
+            run.done(
+                WorkflowStep::Verify,
+                true,
+                "read-back matches the job's preset",
+            );
+            device.config_id = Some(config_id);
+            device.config_sha256 = Some(hex(&snapshot.sha256));
         }
-        run.done(
-            WorkflowStep::Verify,
-            true,
-            "read-back matches the job's preset",
-        );
-        device.config_id = Some(config_id);
-        device.config_sha256 = Some(hex(&snapshot.sha256));
 
         run.start(WorkflowStep::VehicleTests);
         let tests: Vec<VehicleTestId> = if options.tests.is_empty() {
@@ -616,6 +631,7 @@ impl Run<'_> {
         });
         (self.on_event)(WorkflowEvent::StepDone {
             step,
+            ok,
             detail: detail.to_owned(),
         });
     }

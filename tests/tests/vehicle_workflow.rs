@@ -183,3 +183,31 @@ async fn a_revoked_grant_is_refused_by_the_device() {
     let step = &anna.job(&job).unwrap();
     assert_eq!(step.summary.status, JobStatus::Running);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_job_tests_the_vehicle_without_reconfiguring_the_unit() {
+    let c = DemoCloud::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let anna = c.anna(dir.path()).await.unwrap();
+    anna.sync().await.unwrap();
+    let job = ids(&anna, JobView::Available)
+        .unwrap()
+        .into_iter()
+        .find(|j| anna.job(j).unwrap().cloud.kind == JobKind::Maintenance)
+        .unwrap();
+    anna.claim(&job).unwrap();
+    anna.sync().await.unwrap();
+    let vehicle = cloudboxx_for(&c, &job);
+    let report = anna
+        .run_vehicle_workflow(&job, &vehicle.connector, &options(), &|_| {})
+        .await
+        .unwrap();
+    let steps: Vec<_> = report.steps.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["connect", "authenticate", "identify", "vehicle_tests"],
+        "maintenance access has no configure permission"
+    );
+    assert!(report.all_tests_passed);
+    assert!(vehicle.device.lock().await.config.active().is_none());
+}
