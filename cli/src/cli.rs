@@ -215,7 +215,8 @@ pub enum VehicleCommand {
     #[command(
         after_help = "The device serial comes from the job's access grant, so none is \
 needed. Devices: `--device tcp://HOST:PORT` reaches CloudBoxxes served by a `sim-device` binary \
-(`sim-device --listen HOST:PORT`). A future `--ble` option will use the btleplug driver on a \
+(`sim-device --listen HOST:PORT`); `--device sim:SCENARIO.toml` simulates the scenario's \
+CloudBoxxes in this process. A future `--ble` option will use the btleplug driver on a \
 real Bluetooth adapter.\n\nExit codes: 0 the workflow ran (tests may have failed: see the report), \
 1 device failure / refused by the device / configuration mismatch, 2 no vehicle access (not your \
 running job, no or expired grant) / wrong device / bad input, 3 not logged in."
@@ -227,7 +228,7 @@ running job, no or expired grant) / wrong device / bad input, 3 not logged in."
 pub struct VehicleRunArgs {
     /// Job id (a unique prefix of at least 4 characters works too)
     pub id: String,
-    /// Where the CloudBoxx is reached: tcp://HOST:PORT (a sim-device server)
+    /// Where the CloudBoxx is reached: tcp://HOST:PORT (a sim-device server) or sim:SCENARIO.toml (simulated CloudBoxxes in this process)
     #[arg(long, value_name = "ADDR")]
     pub device: String,
     /// Tests to run, comma-separated (default: all). Names: central_lock_lock,

@@ -12,20 +12,50 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smartcontrol_core::ble::message::VehicleTestId;
+use smartcontrol_core::ble::transport::BleConnector;
 use smartcontrol_core::cloud_api::VehicleTestResult;
 use smartcontrol_core::{SmartControl, WorkflowEvent, WorkflowOptions, WorkflowReport};
-use smartcontrol_sim_device::SocketConnector;
+use smartcontrol_sim_device::{Scenario, SimWorld, SocketConnector};
 
 use crate::cli::VehicleRunArgs;
 use crate::exit::{self, Failure};
 use crate::output;
 
+/// Where the CloudBoxx is reached.
+pub enum Device {
+    /// A `sim-device` socket server.
+    Socket(SocketAddr),
+    /// Simulated CloudBoxxes in this process, from a QA scenario file.
+    InProcess(SimWorld),
+}
+
+impl Device {
+    /// `tcp://HOST:PORT` or `sim:SCENARIO.toml`.
+    pub fn parse(addr: &str) -> Result<Device, Failure> {
+        if let Some(path) = addr.strip_prefix("sim:") {
+            let scenario = Scenario::load(path).map_err(|e| {
+                Failure::bad_input(format!("--device {addr:?}: scenario {path}: {e}"))
+            })?;
+            return Ok(Device::InProcess(scenario.build()));
+        }
+        parse_device(addr).map(Device::Socket)
+    }
+
+    fn connector(&self) -> Box<dyn BleConnector + '_> {
+        match self {
+            Device::Socket(addr) => Box::new(SocketConnector::new(*addr)),
+            Device::InProcess(world) => Box::new(world.clone()),
+        }
+    }
+}
+
 /// `tcp://HOST:PORT` → the address of a sim-device socket server.
 pub fn parse_device(addr: &str) -> Result<SocketAddr, Failure> {
     let Some(rest) = addr.strip_prefix("tcp://") else {
         return Err(Failure::bad_input(format!(
-            "--device {addr:?}: expected tcp://HOST:PORT (a sim-device server); \
-             real adapters will be reached with a future --ble option"
+            "--device {addr:?}: expected tcp://HOST:PORT (a sim-device server) or \
+             sim:SCENARIO.toml (simulated CloudBoxxes in this process); real adapters \
+             will be reached with a future --ble option"
         )));
     };
     rest.to_socket_addrs()
@@ -58,19 +88,19 @@ pub async fn run(
     job_id: &str,
     args: &VehicleRunArgs,
 ) -> Result<u8, Failure> {
-    let addr = parse_device(&args.device)?;
+    let device = Device::parse(&args.device)?;
     let options = WorkflowOptions {
         reconnect_attempts: args.reconnects,
         tests: parse_tests(&args.tests)?,
         ..WorkflowOptions::default()
     };
-    let connector = SocketConnector::new(addr);
+    let connector = device.connector();
     let live = Live::new(!json, std::io::stderr().is_terminal());
     if !json {
         println!("Job {job_id}: on-vehicle workflow via {}", args.device);
     }
     let result = core
-        .run_vehicle_workflow(job_id, &connector, &options, &|e| live.event(e))
+        .run_vehicle_workflow(job_id, connector.as_ref(), &options, &|e| live.event(e))
         .await;
     live.finish(result.as_ref().ok());
     let report = result?;

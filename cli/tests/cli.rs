@@ -762,3 +762,55 @@ async fn vehicle_run_reports_a_failing_test_with_its_hint() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     server.shutdown();
 }
+
+/// `--device sim:SCENARIO.toml`: the scenario's CloudBoxxes run in-process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vehicle_run_against_an_in_process_scenario_device() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let page = w.json(&["jobs", "available"]);
+    let job = page["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .find(|id| {
+            w.cloud.admin().job(id).expect("job").job.kind
+                == smartcontrol_core::cloud_api::JobKind::Installation
+        })
+        .expect("an available installation job")
+        .to_owned();
+    w.ok(&["claim", &job]);
+    w.ok(&["sync"]);
+    let cloud_job = w.cloud.admin().job(&job).expect("job").job;
+    let key = w
+        .cloud
+        .admin()
+        .fleet_public_key_hex(&cloud_job.fleet_id)
+        .expect("fleet key");
+    let dir = tempfile::tempdir().expect("dir");
+    let scenario = dir.path().join("garage.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"cli test\"\n\n[[device]]\nserial = \"{}\"\nfleet_public_key = \"{key}\"\ntiming = \"instant\"\n\n[device.link]\nprofile = \"ideal\"\n\n[[device.event]]\non_test = \"doors_closed\"\naction = \"door_stuck_open\"\ndoor = \"front_left\"\n",
+            cloud_job.cloudboxx_serial.expect("serial")
+        ),
+    )
+    .expect("write scenario");
+    let device = format!("sim:{}", scenario.display());
+    let out = w.run(&["vehicle", "run", &job, "--device", &device, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["all_tests_passed"], false, "{report}");
+    let failed: Vec<&str> = report["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .filter(|t| t["passed"] == false)
+        .filter_map(|t| t["test"].as_str())
+        .collect();
+    assert!(failed.contains(&"doors_closed"), "{failed:?}");
+    let out = w.run(&["vehicle", "run", &job, "--device", "sim:/no/such/file.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
