@@ -114,6 +114,10 @@ impl Inner {
                 return Ok(());
             }
             let keys: Vec<String> = batch.iter().map(|p| p.idempotency_key.clone()).collect();
+            let job_of: std::collections::HashMap<String, String> = batch
+                .iter()
+                .map(|p| (p.idempotency_key.clone(), p.job_id.clone()))
+                .collect();
             let body = PushActionsRequest {
                 actions: batch
                     .into_iter()
@@ -182,6 +186,11 @@ impl Inner {
                                 message,
                                 job,
                             } => {
+                                let job_id = job_of.get(&r.idempotency_key);
+                                let was_mine = match job_id {
+                                    Some(id) => Store::is_my_running_job(tx, id, &me)?,
+                                    None => false,
+                                };
                                 rejected += Store::action_rejected(
                                     tx,
                                     &r.idempotency_key,
@@ -190,6 +199,11 @@ impl Inner {
                                     job.as_ref(),
                                     &me,
                                 )?;
+                                if let Some(id) = job_id.filter(|_| was_mine) {
+                                    if !Store::is_my_running_job(tx, id, &me)? {
+                                        ended.push((id.clone(), reason.to_string()));
+                                    }
+                                }
                             }
                         }
                     }
