@@ -204,11 +204,9 @@ impl SmartControl {
             {
                 // Another technician on this device: nothing of the previous
                 // one may remain (logout refuses while work is unsynced).
-                if Store::pending_count(tx)? > 0 {
-                    return Err(CoreError::PendingActionsWouldBeLost {
-                        count: Store::pending_count(tx)?,
-                    }
-                    .into());
+                let pending = Store::pending_count(tx)?;
+                if pending > 0 {
+                    return Err(CoreError::PendingActionsWouldBeLost { count: pending }.into());
                 }
                 Store::clear_account(tx)?;
             }

@@ -11,8 +11,8 @@ use smartcontrol_cloud_api::{
 
 use super::grants::{revoke_job_grants, REVOKED_DELETED, REVOKED_UNASSIGNED};
 use super::{
-    has_accepted_connection, insert_job, load_job, new_id, read_job, record_removal, rfc3339,
-    save_changed_job, SimAdmin, StoredJob, JOB_SELECT,
+    has_accepted_connection, load_job, new_id, read_job, record_removal, rfc3339, save_changed_job,
+    write_job, SimAdmin, StoredJob, JOB_SELECT,
 };
 use crate::error::{SimError, SimResult};
 use crate::model::{vehicle_model, ImportResult, JobFilter, JobSpec, NewJob, ProviderJob};
@@ -166,7 +166,7 @@ fn insert_new_jobs(
             updated_at: now.clone(),
         };
         let seq = crate::db::next_seq(conn)?;
-        insert_job(conn, &job, seq, &now)?;
+        write_job(conn, &job, seq, &now)?;
         out.push(job);
     }
     if errors.is_empty() {

@@ -262,13 +262,9 @@ pub(crate) fn load_job(conn: &Connection, id: &str) -> SimResult<Option<StoredJo
         .optional()?)
 }
 
-/// Inserts a new job row.
-pub(crate) fn insert_job(
-    conn: &Connection,
-    job: &Job,
-    seq: i64,
-    created_at: &str,
-) -> SimResult<()> {
+/// Writes a job row: inserts it, or updates every mutable column of an
+/// existing one (`created_at`, provider and fleet are kept from the insert).
+pub(crate) fn write_job(conn: &Connection, job: &Job, seq: i64, created_at: &str) -> SimResult<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO jobs (id, provider_id, fleet_id, kind, status, vin, license_plate, custom_name, \
          vehicle_model_id, vehicle_model_name, installation_variant, central_lock_connection_type, \
@@ -276,7 +272,23 @@ pub(crate) fn insert_job(
          assigned_company_id, assignee_id, assignee_name, installation_started_at, failure_comment, \
          vehicle_tests_required, version, updated_at, created_at, seq, cloudboxx_serial) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29) \
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status, \
+         vin = excluded.vin, license_plate = excluded.license_plate, \
+         custom_name = excluded.custom_name, vehicle_model_id = excluded.vehicle_model_id, \
+         vehicle_model_name = excluded.vehicle_model_name, \
+         installation_variant = excluded.installation_variant, \
+         central_lock_connection_type = excluded.central_lock_connection_type, \
+         fuel_type = excluded.fuel_type, hardware = excluded.hardware, \
+         cloudboxx_config_preset = excluded.cloudboxx_config_preset, \
+         master_data = excluded.master_data, planned_service_date = excluded.planned_service_date, \
+         instructions = excluded.instructions, assigned_company_id = excluded.assigned_company_id, \
+         assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name, \
+         installation_started_at = excluded.installation_started_at, \
+         failure_comment = excluded.failure_comment, \
+         vehicle_tests_required = excluded.vehicle_tests_required, version = excluded.version, \
+         updated_at = excluded.updated_at, seq = excluded.seq, \
+         cloudboxx_serial = excluded.cloudboxx_serial",
     )?;
     stmt.execute(params![
         job.id,
@@ -314,56 +326,12 @@ pub(crate) fn insert_job(
     Ok(())
 }
 
-/// Writes every mutable column of an existing job.
-pub(crate) fn update_job_row(conn: &Connection, job: &Job, seq: i64) -> SimResult<()> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE jobs SET kind = ?2, status = ?3, vin = ?4, license_plate = ?5, custom_name = ?6, \
-         vehicle_model_id = ?7, vehicle_model_name = ?8, installation_variant = ?9, \
-         central_lock_connection_type = ?10, fuel_type = ?11, hardware = ?12, \
-         cloudboxx_config_preset = ?13, master_data = ?14, planned_service_date = ?15, \
-         instructions = ?16, assigned_company_id = ?17, assignee_id = ?18, assignee_name = ?19, \
-         installation_started_at = ?20, failure_comment = ?21, vehicle_tests_required = ?22, \
-         version = ?23, updated_at = ?24, seq = ?25, cloudboxx_serial = ?26 WHERE id = ?1",
-    )?;
-    stmt.execute(params![
-        job.id,
-        job.kind.as_str(),
-        job.status.as_str(),
-        job.vin,
-        job.license_plate,
-        job.custom_name,
-        job.vehicle_model.as_ref().map(|m| m.id.as_str()),
-        job.vehicle_model.as_ref().map(|m| m.name.as_str()),
-        job.installation_variant.as_ref().map(|v| v.as_str()),
-        job.central_lock_connection_type
-            .as_ref()
-            .map(|v| v.as_str()),
-        job.fuel_type.as_ref().map(|v| v.as_str()),
-        job.hardware,
-        job.cloudboxx_config_preset,
-        serde_json::to_string(&job.master_data)?,
-        job.planned_service_date,
-        job.instructions,
-        job.assigned_company_id,
-        job.assignee.as_ref().map(|t| t.id.as_str()),
-        job.assignee.as_ref().map(|t| t.name.as_str()),
-        job.installation_started_at,
-        job.failure_comment,
-        job.vehicle_tests_required,
-        job.version,
-        job.updated_at,
-        seq,
-        job.cloudboxx_serial,
-    ])?;
-    Ok(())
-}
-
 /// Bumps version, `updated_at` and the change sequence, and stores the job.
 pub(crate) fn save_changed_job(conn: &Connection, job: &mut Job, now: &str) -> SimResult<i64> {
     job.version += 1;
     job.updated_at = now.to_owned();
     let seq = crate::db::next_seq(conn)?;
-    update_job_row(conn, job, seq)?;
+    write_job(conn, job, seq, &job.updated_at)?;
     Ok(seq)
 }
 

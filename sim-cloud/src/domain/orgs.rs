@@ -58,6 +58,17 @@ fn expires_at_ts(conn: &Db, id: &str) -> SimResult<i64> {
     )?)
 }
 
+/// Ok when the provider exists, else 404.
+fn require_provider(conn: &Db, provider_id: &str) -> SimResult<()> {
+    conn.query_row(
+        "SELECT 1 FROM providers WHERE id = ?1",
+        [provider_id],
+        |_| Ok(()),
+    )
+    .optional()?
+    .ok_or_else(|| SimError::not_found(format!("no provider {provider_id}")))
+}
+
 fn company_exists(conn: &Db, id: &str) -> SimResult<bool> {
     Ok(conn
         .query_row("SELECT 1 FROM companies WHERE id = ?1", [id], |_| Ok(()))
@@ -141,17 +152,7 @@ impl SimAdmin {
         let id = new_id();
         let now = rfc3339(self.now());
         self.with_db(|c| {
-            let ok = c
-                .query_row(
-                    "SELECT 1 FROM providers WHERE id = ?1",
-                    [provider_id],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if !ok {
-                return Err(SimError::not_found(format!("no provider {provider_id}")));
-            }
+            require_provider(c, provider_id)?;
             c.execute(
                 "INSERT INTO fleets (id, provider_id, name, created_at, signing_seed) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, provider_id, name, now, to_hex(&seed)],
@@ -204,17 +205,7 @@ impl SimAdmin {
     ) -> SimResult<UserSummary> {
         let now = rfc3339(self.now());
         let id = self.with_tx(|tx| {
-            let ok = tx
-                .query_row(
-                    "SELECT 1 FROM providers WHERE id = ?1",
-                    [provider_id],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if !ok {
-                return Err(SimError::not_found(format!("no provider {provider_id}")));
-            }
+            require_provider(tx, provider_id)?;
             insert_user(
                 tx,
                 None,
