@@ -7,6 +7,8 @@
 //! [`frame`] → [`flow`] → records ([`security::SessionCipher`]) → [`message`].
 //! The spec is `docs/cloudboxx-protocol.md`.
 
+#[cfg(feature = "btleplug")]
+pub mod btleplug;
 pub mod client;
 pub mod codec;
 pub mod device;
