@@ -228,7 +228,7 @@ running job, no or expired grant) / wrong device / bad input, 3 not logged in."
 pub struct VehicleRunArgs {
     /// Job id (a unique prefix of at least 4 characters works too)
     pub id: String,
-    /// Where the CloudBoxx is reached: tcp://HOST:PORT (a sim-device server) or sim:SCENARIO.toml (simulated CloudBoxxes in this process)
+    /// Where the CloudBoxx is reached: tcp://HOST:PORT (a sim-device server), sim:SCENARIO.toml (simulated CloudBoxxes in this process) or ble[:ADAPTER] (a real CloudBoxx over the Bluetooth adapter, e.g. ble:hci0; alias bluez[:ADAPTER])
     #[arg(long, value_name = "ADDR")]
     pub device: String,
     /// Tests to run, comma-separated (default: all). Names: central_lock_lock,

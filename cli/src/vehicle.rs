@@ -11,6 +11,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use smartcontrol_ble::btleplug::{BtleplugConfig, BtleplugConnector, BtleplugError};
 use smartcontrol_core::ble::message::VehicleTestId;
 use smartcontrol_core::ble::transport::BleConnector;
 use smartcontrol_core::cloud_api::VehicleTestResult;
@@ -27,11 +28,20 @@ pub enum Device {
     Socket(SocketAddr),
     /// Simulated CloudBoxxes in this process, from a QA scenario file.
     InProcess(SimWorld),
+    /// A real CloudBoxx over the platform's Bluetooth adapter (btleplug).
+    Ble {
+        /// Adapter name (BlueZ: `hci0`); `None`: the first adapter.
+        adapter: Option<String>,
+    },
 }
 
 impl Device {
-    /// `tcp://HOST:PORT` or `sim:SCENARIO.toml`.
+    /// `tcp://HOST:PORT`, `sim:SCENARIO.toml` or `ble[:ADAPTER]` (alias
+    /// `bluez[:ADAPTER]`).
     pub fn parse(addr: &str) -> Result<Device, Failure> {
+        if let Some(adapter) = parse_ble(addr)? {
+            return Ok(Device::Ble { adapter });
+        }
         if let Some(path) = addr.strip_prefix("sim:") {
             let scenario = Scenario::load(path).map_err(|e| {
                 Failure::bad_input(format!("--device {addr:?}: scenario {path}: {e}"))
@@ -41,11 +51,57 @@ impl Device {
         parse_device(addr).map(Device::Socket)
     }
 
-    fn connector(&self) -> Box<dyn BleConnector + '_> {
-        match self {
+    async fn connector(&self) -> Result<Box<dyn BleConnector + '_>, Failure> {
+        Ok(match self {
             Device::Socket(addr) => Box::new(SocketConnector::new(*addr)),
             Device::InProcess(world) => Box::new(world.clone()),
-        }
+            Device::Ble { adapter } => {
+                let config = BtleplugConfig {
+                    adapter: adapter.clone(),
+                    ..BtleplugConfig::default()
+                };
+                Box::new(
+                    BtleplugConnector::new(config)
+                        .await
+                        .map_err(bluetooth_failure)?,
+                )
+            }
+        })
+    }
+}
+
+/// `ble`, `ble:ADAPTER`, `bluez`, `bluez:ADAPTER` → `Some(adapter)`; other
+/// addresses → `None`.
+pub fn parse_ble(addr: &str) -> Result<Option<Option<String>>, Failure> {
+    let rest = ["ble", "bluez"]
+        .into_iter()
+        .find_map(|p| addr.strip_prefix(p));
+    let Some(rest) = rest else {
+        return Ok(None);
+    };
+    if rest.is_empty() {
+        return Ok(Some(None));
+    }
+    let name = rest.strip_prefix(':').unwrap_or(rest);
+    let valid = !name.is_empty()
+        && rest.starts_with(':')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(Failure::bad_input(format!(
+            "--device {addr:?}: expected ble or ble:ADAPTER (an adapter name such as hci0)"
+        )));
+    }
+    Ok(Some(Some(name.to_owned())))
+}
+
+/// A driver set-up failure: a named adapter that does not exist is bad
+/// input, anything else an operational failure.
+fn bluetooth_failure(e: BtleplugError) -> Failure {
+    match e {
+        BtleplugError::AdapterNotFound { .. } => Failure::bad_input(e.to_string()),
+        _ => Failure::operational("bluetooth", e.to_string()),
     }
 }
 
@@ -53,9 +109,9 @@ impl Device {
 pub fn parse_device(addr: &str) -> Result<SocketAddr, Failure> {
     let Some(rest) = addr.strip_prefix("tcp://") else {
         return Err(Failure::bad_input(format!(
-            "--device {addr:?}: expected tcp://HOST:PORT (a sim-device server) or \
-             sim:SCENARIO.toml (simulated CloudBoxxes in this process); real adapters \
-             will be reached with a future --ble option"
+            "--device {addr:?}: expected tcp://HOST:PORT (a sim-device server), \
+             sim:SCENARIO.toml (simulated CloudBoxxes in this process) or \
+             ble[:ADAPTER] (a real CloudBoxx over Bluetooth, e.g. ble:hci0)"
         )));
     };
     rest.to_socket_addrs()
@@ -94,7 +150,7 @@ pub async fn run(
         tests: parse_tests(&args.tests)?,
         ..WorkflowOptions::default()
     };
-    let connector = device.connector();
+    let connector = device.connector().await?;
     let live = Live::new(!json, std::io::stderr().is_terminal());
     if !json {
         println!("Job {job_id}: on-vehicle workflow via {}", args.device);
@@ -308,6 +364,30 @@ impl LiveState {
         match &self.bar {
             Some(bar) => bar.suspend(|| println!("{line}")),
             None => println!("{line}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ble_devices_name_an_optional_adapter() {
+        assert_eq!(parse_ble("ble").ok(), Some(Some(None)));
+        assert_eq!(parse_ble("bluez").ok(), Some(Some(None)));
+        assert_eq!(
+            parse_ble("ble:hci1").ok(),
+            Some(Some(Some("hci1".to_owned())))
+        );
+        assert_eq!(
+            parse_ble("bluez:hci0").ok(),
+            Some(Some(Some("hci0".to_owned())))
+        );
+        assert_eq!(parse_ble("tcp://127.0.0.1:1").ok(), Some(None));
+        for bad in ["ble://x", "ble:", "blex", "ble:hci 0"] {
+            let e = parse_ble(bad).err().map(|f| f.code);
+            assert_eq!(e, Some(exit::BAD_INPUT), "{bad}");
         }
     }
 }
