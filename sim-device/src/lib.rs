@@ -11,10 +11,13 @@
 //! * [`scenario`]: QA scenario files (TOML, `docs/sim-device-scenarios.md`);
 //! * reachable in-process ([`SimWorld`] implements ble's `BleConnector`), over
 //!   a loopback socket ([`socket`]: server and [`SocketConnector`]), and through
-//!   the same trait any BLE driver implements.
+//!   the same trait any BLE driver implements;
+//! * served as a simulated BlueZ (`org.bluez` on a D-Bus, [`bluez`]) so the real
+//!   btleplug driver and `bluetoothctl` talk to it as to `bluetoothd`.
 //!
 //! Depends on the protocol crate `smartcontrol-ble` only.
 
+pub mod bluez;
 pub mod device;
 pub mod faults;
 pub mod firmware;

@@ -1,12 +1,14 @@
 //! `sim-device`: serve simulated CloudBoxx units over a loopback TCP socket
-//! (framing in `smartcontrol_sim_device::socket`), from a QA scenario file or a
-//! quick single device.
+//! (framing in `smartcontrol_sim_device::socket`) or, with `--bluez`, as a
+//! simulated BlueZ on a D-Bus (`docs/sim-bluez.md`), from a QA scenario file
+//! or quick healthy devices.
 
 use clap::Parser;
+use smartcontrol_sim_device::bluez::{device_address, BluezSim, BluezSimConfig};
 use smartcontrol_sim_device::keys::{demo_fleet_public_key, parse_fleet_public_key};
 use smartcontrol_sim_device::{Scenario, SimDevice, SimDeviceConfig, SimWorld, SocketServer};
 
-/// Serve simulated CloudBoxx devices over TCP.
+/// Serve simulated CloudBoxx devices over TCP or as a simulated BlueZ.
 #[derive(Debug, Parser)]
 #[command(name = "sim-device", version)]
 struct Args {
@@ -22,6 +24,58 @@ struct Args {
     /// Without a scenario: fleet public key (64 hex digits) or "demo".
     #[arg(long, default_value = "demo")]
     fleet_public_key: String,
+    /// Serve the devices as a simulated BlueZ (`org.bluez`) on a D-Bus
+    /// instead of TCP.
+    #[arg(long)]
+    bluez: bool,
+    /// With --bluez: the bus address (default: $DBUS_SYSTEM_BUS_ADDRESS).
+    #[arg(long, env = "DBUS_SYSTEM_BUS_ADDRESS")]
+    bus: Option<String>,
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn serve_bluez(world: SimWorld, bus: Option<String>) -> std::process::ExitCode {
+    let Some(bus) = bus else {
+        eprintln!(
+            "sim-device: --bluez needs a bus: set DBUS_SYSTEM_BUS_ADDRESS or pass --bus ADDRESS \
+             (a private bus: dbus-daemon --config-file=... --print-address, see docs/sim-bluez.md)"
+        );
+        return std::process::ExitCode::from(2);
+    };
+    let sim = match BluezSim::serve(world.clone(), &bus, BluezSimConfig::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sim-device: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    // The ready block is the binary's interface: tools read it.
+    #[allow(clippy::print_stdout)]
+    {
+        let serials = world.serials();
+        println!("sim-device bluez ready on {bus}");
+        for serial in &serials {
+            println!("device {serial} {}", device_address(serial));
+        }
+        println!("sim-device bluez serving {} devices", serials.len());
+    }
+    shutdown_signal().await;
+    sim.stop().await;
+    std::process::ExitCode::SUCCESS
 }
 
 #[tokio::main]
@@ -61,6 +115,9 @@ async fn main() -> std::process::ExitCode {
             world
         }
     };
+    if args.bluez {
+        return serve_bluez(world, args.bus).await;
+    }
     let server = match SocketServer::bind(&args.listen, world.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -78,7 +135,7 @@ async fn main() -> std::process::ExitCode {
     }
     tokio::select! {
         _ = server.wait() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = shutdown_signal() => {}
     }
     std::process::ExitCode::SUCCESS
 }

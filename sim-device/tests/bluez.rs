@@ -1,0 +1,641 @@
+//! The simulated BlueZ on a private D-Bus, driven by a zbus client as a BlueZ
+//! client would: discovery, Device1 properties, connect, GATT objects, a real
+//! protocol session (handshake, device info) over WriteValue and
+//! PropertiesChanged(Value), identity read, client and peripheral-side
+//! disconnects, org.bluez.Error replies, connect-failure injection, the
+//! `sim-device --bluez` binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use smartcontrol_ble::client::Connection;
+use smartcontrol_ble::transport::{BleChannel, BoxFuture, FrameWriter, TransportError};
+use smartcontrol_ble::uuids::{AdvertData, SERVICE_UUID};
+use smartcontrol_sim_device::bluez::{
+    device_address, device_path, BluezError, BluezSim, BluezSimConfig, PrivateBus, SimDeviceProcess,
+};
+use smartcontrol_sim_device::{LinkModel, SimWorld, VehicleTiming};
+use zbus::message::Type as MsgType;
+use zbus::{
+    Connection as Bus, MatchRule, Message, MessageStream, OwnedObjectPath, OwnedVariant, Variant,
+};
+
+const ADAPTER: &str = "/org/bluez/hci0";
+const DEVICE1: &str = "org.bluez.Device1";
+const CHAR1: &str = "org.bluez.GattCharacteristic1";
+
+fn bus() -> PrivateBus {
+    PrivateBus::start().expect(
+        "a private dbus-daemon must start (scripts/test installs them: apt-get install bluez dbus-daemon)",
+    )
+}
+
+async fn client(bus: &PrivateBus) -> Bus {
+    zbus::connection::Builder::address(bus.address())
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn proxy(conn: &Bus, path: &str, iface: &str) -> zbus::Proxy<'static> {
+    zbus::proxy::Builder::<zbus::Proxy<'static>>::new(conn)
+        .destination("org.bluez")
+        .path(path.to_owned())
+        .interface(iface.to_owned())
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Every signal org.bluez sends.
+async fn signals(conn: &Bus) -> MessageStream {
+    let rule = MatchRule::builder()
+        .msg_type(MsgType::Signal)
+        .sender("org.bluez")
+        .build()
+        .unwrap();
+    MessageStream::for_match_rule(rule, conn, None)
+        .await
+        .unwrap()
+}
+
+/// Wait (≤ 10 s) for a signal matching `pred`.
+async fn wait_signal(stream: &mut MessageStream, what: &str, pred: impl Fn(&Message) -> bool) {
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(m)) = stream.next().await {
+            if pred(&m) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "no signal: {what}");
+}
+
+fn member(m: &Message) -> String {
+    m.header()
+        .member()
+        .map(|x| x.to_string())
+        .unwrap_or_default()
+}
+
+fn path(m: &Message) -> String {
+    m.header().path().map(|x| x.to_string()).unwrap_or_default()
+}
+
+fn props_changed(m: &Message) -> Option<(String, HashMap<String, OwnedVariant>)> {
+    if member(m) != "PropertiesChanged" {
+        return None;
+    }
+    let (iface, changed, _inv): (String, HashMap<String, OwnedVariant>, Vec<String>) =
+        m.body().deserialize().ok()?;
+    Some((iface, changed))
+}
+
+fn is_bool_change(m: &Message, at: &str, prop: &str, value: bool) -> bool {
+    path(m) == at
+        && props_changed(m).is_some_and(|(i, c)| {
+            i == DEVICE1 && c.get(prop).and_then(|v| bool::try_from(v.clone()).ok()) == Some(value)
+        })
+}
+
+fn interfaces_added(m: &Message) -> Option<(String, Vec<String>)> {
+    if member(m) != "InterfacesAdded" {
+        return None;
+    }
+    let (p, ifaces): (
+        OwnedObjectPath,
+        HashMap<String, HashMap<String, OwnedVariant>>,
+    ) = m.body().deserialize().ok()?;
+    Some((p.to_string(), ifaces.into_keys().collect()))
+}
+
+fn interfaces_removed(m: &Message) -> Option<(String, Vec<String>)> {
+    if member(m) != "InterfacesRemoved" {
+        return None;
+    }
+    let (p, ifaces): (OwnedObjectPath, Vec<String>) = m.body().deserialize().ok()?;
+    Some((p.to_string(), ifaces))
+}
+
+fn dbus_error(e: &zbus::Error) -> String {
+    match e {
+        zbus::Error::MethodError(name, desc, _) => {
+            format!("{}: {}", name.as_str(), desc.clone().unwrap_or_default())
+        }
+        other => format!("not a method error: {other}"),
+    }
+}
+
+type Managed = HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedVariant>>>;
+
+async fn managed(conn: &Bus) -> Managed {
+    let om = proxy(conn, "/", "org.freedesktop.DBus.ObjectManager").await;
+    om.call("GetManagedObjects", &()).await.unwrap()
+}
+
+fn no_options() -> HashMap<&'static str, Variant<'static>> {
+    HashMap::new()
+}
+
+async fn serve(world: SimWorld, bus: &PrivateBus) -> BluezSim {
+    BluezSim::serve(world, bus.address(), BluezSimConfig::default())
+        .await
+        .unwrap()
+}
+
+/// Start discovery and wait for the device object.
+async fn discover(conn: &Bus, sig: &mut MessageStream, dev: &str) {
+    let adapter = proxy(conn, ADAPTER, "org.bluez.Adapter1").await;
+    let mut filter: HashMap<&str, Variant<'_>> = HashMap::new();
+    filter.insert("UUIDs", Variant::from(vec![SERVICE_UUID.to_string()]));
+    filter.insert("Transport", Variant::from("le"));
+    filter.insert("DuplicateData", Variant::from(true));
+    adapter
+        .call_method("SetDiscoveryFilter", &(filter,))
+        .await
+        .unwrap();
+    adapter.call_method("StartDiscovery", &()).await.unwrap();
+    wait_signal(sig, "InterfacesAdded of the device", |m| {
+        interfaces_added(m).is_some_and(|(p, i)| p == dev && i.iter().any(|x| x == DEVICE1))
+    })
+    .await;
+}
+
+/// ble's BleChannel over the simulated BlueZ, as a BlueZ driver builds it.
+struct DbusWriter {
+    write: zbus::Proxy<'static>,
+    device: zbus::Proxy<'static>,
+}
+
+impl FrameWriter for DbusWriter {
+    fn write<'a>(&'a mut self, frame: &'a [u8]) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(async move {
+            let mut opts: HashMap<&str, Variant<'_>> = HashMap::new();
+            opts.insert("type", Variant::from("command"));
+            self.write
+                .call_method("WriteValue", &(frame.to_vec(), opts))
+                .await
+                .map(|_| ())
+                .map_err(|e| TransportError::Io(dbus_error(&e)))
+        })
+    }
+
+    fn disconnect(&mut self) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            self.device
+                .call_method("Disconnect", &())
+                .await
+                .map(|_| ())
+                .map_err(|e| TransportError::Io(dbus_error(&e)))
+        })
+    }
+}
+
+async fn dbus_channel(conn: &Bus, serial: &str, dev: &str, mtu: usize) -> BleChannel {
+    let notify = format!("{dev}/service000a/char000d");
+    let rule = MatchRule::builder()
+        .msg_type(MsgType::Signal)
+        .sender("org.bluez")
+        .path_namespace(dev.to_owned())
+        .member("PropertiesChanged")
+        .build()
+        .unwrap();
+    let mut stream = MessageStream::for_match_rule(rule, conn, None)
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    let dev_path = dev.to_owned();
+    let notify_path = notify.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = stream.next().await {
+            let Some((iface, changed)) = props_changed(&m) else {
+                continue;
+            };
+            if path(&m) == notify_path && iface == CHAR1 {
+                if let Some(v) = changed.get("Value") {
+                    let bytes: Vec<u8> = Vec::try_from(v.clone()).unwrap();
+                    if tx.send(bytes).await.is_err() {
+                        return;
+                    }
+                }
+            } else if path(&m) == dev_path
+                && iface == DEVICE1
+                && changed
+                    .get("Connected")
+                    .and_then(|v| bool::try_from(v.clone()).ok())
+                    == Some(false)
+            {
+                return;
+            }
+        }
+    });
+    proxy(conn, &notify, CHAR1)
+        .await
+        .call_method("StartNotify", &())
+        .await
+        .unwrap();
+    BleChannel {
+        serial: serial.to_owned(),
+        mtu,
+        writer: Box::new(DbusWriter {
+            write: proxy(conn, &format!("{dev}/service000a/char000b"), CHAR1).await,
+            device: proxy(conn, dev, DEVICE1).await,
+        }),
+        notifications: rx,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_connect_session_and_disconnect() {
+    let bus = bus();
+    let (w, dev_sim) = world(LinkModel::fast(), VehicleTiming::instant());
+    let sim = serve(w, &bus).await;
+    let conn = client(&bus).await;
+    let mut sig = signals(&conn).await;
+
+    // Nothing but the adapter before discovery.
+    let objs = managed(&conn).await;
+    assert!(objs.keys().any(|p| p.as_str() == ADAPTER));
+    assert!(!objs.keys().any(|p| p.as_str().contains("/dev_")));
+
+    let addr = device_address(SERIAL);
+    assert!(addr.starts_with(['C', 'D', 'E', 'F']), "{addr}");
+    let dev = device_path(&addr);
+    discover(&conn, &mut sig, &dev).await;
+
+    // Device1 properties, with the types bluez-async reads.
+    let d = proxy(&conn, &dev, DEVICE1).await;
+    assert_eq!(d.get_property::<String>("Address").await.unwrap(), addr);
+    assert_eq!(
+        d.get_property::<String>("AddressType").await.unwrap(),
+        "random"
+    );
+    assert_eq!(d.get_property::<String>("Name").await.unwrap(), SERIAL);
+    assert_eq!(d.get_property::<String>("Alias").await.unwrap(), SERIAL);
+    assert_eq!(d.get_property::<i16>("RSSI").await.unwrap(), -55);
+    assert!(!d.get_property::<bool>("Connected").await.unwrap());
+    assert!(!d.get_property::<bool>("Paired").await.unwrap());
+    assert_eq!(
+        d.get_property::<Vec<String>>("UUIDs").await.unwrap(),
+        vec![SERVICE_UUID.to_string()]
+    );
+    let sd: HashMap<String, OwnedVariant> = d.get_property("ServiceData").await.unwrap();
+    let adv: Vec<u8> = Vec::try_from(sd[&SERVICE_UUID.to_string()].clone()).unwrap();
+    let expected = dev_sim.advertisement().await.data;
+    assert_eq!(AdvertData::decode(&adv).unwrap(), expected);
+    let adapter = proxy(&conn, ADAPTER, "org.bluez.Adapter1").await;
+    assert!(adapter.get_property::<bool>("Discovering").await.unwrap());
+    assert!(adapter.get_property::<bool>("Powered").await.unwrap());
+
+    // Connect: GATT objects, then ServicesResolved.
+    d.call_method("Connect", &()).await.unwrap();
+    assert!(d.get_property::<bool>("Connected").await.unwrap());
+    assert!(d.get_property::<bool>("ServicesResolved").await.unwrap());
+    assert!(sim.is_connected(SERIAL));
+    let objs = managed(&conn).await;
+    let svc = format!("{dev}/service000a");
+    for (p, iface) in [
+        (svc.clone(), "org.bluez.GattService1"),
+        (format!("{svc}/char000b"), CHAR1),
+        (format!("{svc}/char000d"), CHAR1),
+        (
+            format!("{svc}/char000d/desc000f"),
+            "org.bluez.GattDescriptor1",
+        ),
+        (format!("{svc}/char0010"), CHAR1),
+    ] {
+        let o = objs
+            .iter()
+            .find(|(k, _)| k.as_str() == p)
+            .unwrap_or_else(|| panic!("{p} not exported"));
+        assert!(o.1.contains_key(iface), "{p} lacks {iface}");
+    }
+    let write = proxy(&conn, &format!("{svc}/char000b"), CHAR1).await;
+    assert_eq!(write.get_property::<u16>("MTU").await.unwrap(), 247);
+    assert_eq!(
+        write.get_property::<Vec<String>>("Flags").await.unwrap(),
+        vec!["write-without-response", "write"]
+    );
+
+    // Identity read equals the advertised service data.
+    let ident = proxy(&conn, &format!("{svc}/char0010"), CHAR1).await;
+    let v: Vec<u8> = ident.call("ReadValue", &(no_options(),)).await.unwrap();
+    assert_eq!(v, expected.encode());
+
+    // A real session through WriteValue(command) and PropertiesChanged(Value).
+    let ch = dbus_channel(&conn, SERIAL, &dev, 247).await;
+    let notify = proxy(&conn, &format!("{svc}/char000d"), CHAR1).await;
+    assert!(notify.get_property::<bool>("Notifying").await.unwrap());
+    let mut c = Connection::handshake(ch, &grant(), JOB, &phone(), client_config())
+        .await
+        .unwrap();
+    let info = c.device_info().await.unwrap();
+    assert_eq!(info.serial, SERIAL);
+    assert_eq!(info.firmware_version, "2.4.1");
+    assert!(dev_sim.link_counters().frames_to_device >= 3);
+
+    // Client disconnect: ServicesResolved/Connected false, GATT removed.
+    c.close().await.unwrap();
+    wait_signal(&mut sig, "Connected=false", |m| {
+        is_bool_change(m, &dev, "Connected", false)
+    })
+    .await;
+    assert!(!sim.is_connected(SERIAL));
+    let objs = managed(&conn).await;
+    assert!(objs.keys().any(|p| p.as_str() == dev), "device stays known");
+    assert!(!objs.keys().any(|p| p.as_str().starts_with(&svc)));
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peripheral_side_disconnect_reaches_the_client() {
+    let bus = bus();
+    let (w, dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let _sim = serve(w, &bus).await;
+    let conn = client(&bus).await;
+    let mut sig = signals(&conn).await;
+    let dev = device_path(&device_address(SERIAL));
+    discover(&conn, &mut sig, &dev).await;
+
+    dev_sim.faults().disconnect_after_frames(2);
+    let d = proxy(&conn, &dev, DEVICE1).await;
+    d.call_method("Connect", &()).await.unwrap();
+    let write = proxy(&conn, &format!("{dev}/service000a/char000b"), CHAR1).await;
+    assert_eq!(write.get_property::<u16>("MTU").await.unwrap(), 185);
+    let ch = dbus_channel(&conn, SERIAL, &dev, 185).await;
+    let err = Connection::handshake(ch, &grant(), JOB, &phone(), client_config())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            smartcontrol_ble::ClientError::Transport(TransportError::Disconnected)
+        ),
+        "{err:?}"
+    );
+    wait_signal(&mut sig, "InterfacesRemoved of the service", |m| {
+        interfaces_removed(m).is_some_and(|(p, i)| {
+            p == format!("{dev}/service000a") && i.iter().any(|x| x == "org.bluez.GattService1")
+        })
+    })
+    .await;
+    assert!(!d.get_property::<bool>("Connected").await.unwrap());
+    assert!(!d.get_property::<bool>("ServicesResolved").await.unwrap());
+
+    // Writing to the gone characteristic fails; reconnecting works.
+    let e = write
+        .call_method("WriteValue", &(vec![1u8, 2, 3], no_options()))
+        .await
+        .unwrap_err();
+    assert!(
+        dbus_error(&e).contains("UnknownObject") || dbus_error(&e).contains("NotConnected"),
+        "{}",
+        dbus_error(&e)
+    );
+    d.call_method("Connect", &()).await.unwrap();
+    assert!(d.get_property::<bool>("ServicesResolved").await.unwrap());
+}
+
+fn client_config() -> smartcontrol_ble::client::ClientConfig {
+    common::client()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_bluez_error_replies_and_connect_failure_injection() {
+    let bus = bus();
+    let (w, _dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let sim = serve(w, &bus).await;
+    let conn = client(&bus).await;
+    let mut sig = signals(&conn).await;
+    let dev = device_path(&device_address(SERIAL));
+    let adapter = proxy(&conn, ADAPTER, "org.bluez.Adapter1").await;
+
+    let mut bad: HashMap<&str, Variant<'_>> = HashMap::new();
+    bad.insert("Bogus", Variant::from(1u32));
+    let e = adapter
+        .call_method("SetDiscoveryFilter", &(bad,))
+        .await
+        .unwrap_err();
+    assert!(
+        dbus_error(&e).starts_with("org.bluez.Error.InvalidArguments"),
+        "{}",
+        dbus_error(&e)
+    );
+    let e = adapter.call_method("StopDiscovery", &()).await.unwrap_err();
+    assert!(
+        dbus_error(&e).starts_with("org.bluez.Error.Failed"),
+        "{}",
+        dbus_error(&e)
+    );
+
+    discover(&conn, &mut sig, &dev).await;
+    let e = adapter
+        .call_method("StartDiscovery", &())
+        .await
+        .unwrap_err();
+    assert!(
+        dbus_error(&e).starts_with("org.bluez.Error.InProgress"),
+        "{}",
+        dbus_error(&e)
+    );
+
+    let d = proxy(&conn, &dev, DEVICE1).await;
+    let e = d.call_method("Disconnect", &()).await.unwrap_err();
+    assert!(
+        dbus_error(&e).starts_with("org.bluez.Error.NotConnected"),
+        "{}",
+        dbus_error(&e)
+    );
+    let e = d.call_method("Pair", &()).await.unwrap_err();
+    assert!(
+        dbus_error(&e).starts_with("org.bluez.Error.NotSupported"),
+        "{}",
+        dbus_error(&e)
+    );
+
+    // Injected connect failures, then a connection.
+    sim.fail_next_connects(2, "le-connection-abort-by-local");
+    let before = sim.connect_attempts();
+    for _ in 0..2 {
+        let e = d.call_method("Connect", &()).await.unwrap_err();
+        assert_eq!(
+            dbus_error(&e),
+            "org.bluez.Error.Failed: le-connection-abort-by-local"
+        );
+        assert!(!d.get_property::<bool>("Connected").await.unwrap());
+    }
+    d.call_method("Connect", &()).await.unwrap();
+    assert_eq!(sim.connect_attempts() - before, 3);
+
+    let svc = format!("{dev}/service000a");
+    let write = proxy(&conn, &format!("{svc}/char000b"), CHAR1).await;
+    let notify = proxy(&conn, &format!("{svc}/char000d"), CHAR1).await;
+    let ident = proxy(&conn, &format!("{svc}/char0010"), CHAR1).await;
+    let cccd = proxy(
+        &conn,
+        &format!("{svc}/char000d/desc000f"),
+        "org.bluez.GattDescriptor1",
+    )
+    .await;
+
+    let code = |e: zbus::Error| dbus_error(&e);
+    let e = ident
+        .call_method("WriteValue", &(vec![1u8], no_options()))
+        .await
+        .unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.NotPermitted"));
+    let e = write
+        .call_method("ReadValue", &(no_options(),))
+        .await
+        .unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.NotPermitted"));
+    let e = write.call_method("StartNotify", &()).await.unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.NotSupported"));
+    let e = write
+        .call_method("AcquireWrite", &(no_options(),))
+        .await
+        .unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.NotSupported"));
+    let e = notify
+        .call_method("AcquireNotify", &(no_options(),))
+        .await
+        .unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.NotSupported"));
+    let mut reliable: HashMap<&str, Variant<'_>> = HashMap::new();
+    reliable.insert("type", Variant::from("reliable"));
+    let e = write
+        .call_method("WriteValue", &(vec![1u8], reliable))
+        .await
+        .unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.NotSupported"));
+    let e = write
+        .call_method("WriteValue", &(vec![0u8; 183], no_options()))
+        .await
+        .unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.InvalidValueLength"));
+    let e = cccd
+        .call_method("WriteValue", &(vec![1u8, 0], no_options()))
+        .await
+        .unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.NotPermitted"));
+    let mut off: HashMap<&str, Variant<'_>> = HashMap::new();
+    off.insert("offset", Variant::from(200u16));
+    let e = ident.call_method("ReadValue", &(off,)).await.unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.InvalidOffset"));
+
+    // CCCD follows StartNotify/StopNotify.
+    let v: Vec<u8> = cccd.call("ReadValue", &(no_options(),)).await.unwrap();
+    assert_eq!(v, vec![0, 0]);
+    notify.call_method("StartNotify", &()).await.unwrap();
+    let v: Vec<u8> = cccd.call("ReadValue", &(no_options(),)).await.unwrap();
+    assert_eq!(v, vec![1, 0]);
+    notify.call_method("StopNotify", &()).await.unwrap();
+    assert!(!notify.get_property::<bool>("Notifying").await.unwrap());
+
+    // A write within MTU - 3 is accepted (the firmware drops the garbage).
+    write
+        .call_method("WriteValue", &(vec![0u8; 182], no_options()))
+        .await
+        .unwrap();
+
+    // RemoveDevice disconnects and removes the object.
+    adapter
+        .call_method(
+            "RemoveDevice",
+            &(zbus::ObjectPath::try_from(dev.as_str()).unwrap(),),
+        )
+        .await
+        .unwrap();
+    wait_signal(&mut sig, "InterfacesRemoved of the device", |m| {
+        interfaces_removed(m).is_some_and(|(p, i)| p == dev && i.iter().any(|x| x == DEVICE1))
+    })
+    .await;
+    assert!(!sim.is_connected(SERIAL));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_filter_uuids_select_devices() {
+    let bus = bus();
+    let (w, _dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let _sim = serve(w, &bus).await;
+    let conn = client(&bus).await;
+    let adapter = proxy(&conn, ADAPTER, "org.bluez.Adapter1").await;
+    let mut filter: HashMap<&str, Variant<'_>> = HashMap::new();
+    filter.insert("UUIDs", Variant::from(vec!["180d".to_owned()]));
+    adapter
+        .call_method("SetDiscoveryFilter", &(filter,))
+        .await
+        .unwrap();
+    adapter.call_method("StartDiscovery", &()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!managed(&conn)
+        .await
+        .keys()
+        .any(|p| p.as_str().contains("/dev_")));
+    let filters: Vec<String> = adapter.call("GetDiscoveryFilters", &()).await.unwrap();
+    assert!(filters.contains(&"UUIDs".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_name_is_exclusive_and_released_on_drop() {
+    let bus = bus();
+    let (w, _dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let sim = serve(w.clone(), &bus).await;
+    match BluezSim::serve(w.clone(), bus.address(), BluezSimConfig::default()).await {
+        Err(BluezError::NameTaken(_)) => {}
+        other => panic!("expected NameTaken, got {other:?}"),
+    }
+    drop(sim);
+    let mut last = None;
+    for _ in 0..50 {
+        match BluezSim::serve(w.clone(), bus.address(), BluezSimConfig::default()).await {
+            Ok(s) => {
+                last = Some(s);
+                break;
+            }
+            Err(e) => {
+                assert!(matches!(e, BluezError::NameTaken(_)), "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    assert!(last.is_some(), "org.bluez not released after drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_device_bluez_binary_serves_until_killed() {
+    let bus = bus();
+    let p = SimDeviceProcess::spawn(
+        env!("CARGO_BIN_EXE_sim-device"),
+        bus.address(),
+        &["--device", "CBX-000201", "--device", "CBX-000202"],
+    )
+    .unwrap();
+    assert_eq!(p.bus_address(), bus.address());
+    assert_eq!(p.devices().len(), 2);
+    assert_eq!(p.devices()["CBX-000201"], device_address("CBX-000201"));
+    let conn = client(&bus).await;
+    let mut sig = signals(&conn).await;
+    discover(&conn, &mut sig, &device_path(&device_address("CBX-000202"))).await;
+
+    // A second one on the same bus fails clearly (as with a real bluetoothd).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sim-device"))
+        .args(["--bluez", "--bus", bus.address(), "--device", "CBX-9"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already owned"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    p.stop();
+}
