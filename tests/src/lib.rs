@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end tests and benchmarks: a seeded
-//! sim-cloud on loopback and technician devices (a core each, with its own
-//! temporary data directory).
+//! sim-cloud on loopback, technician devices (a core each, with its own
+//! temporary data directory) and the simulated-BlueZ rig ([`bluez`]).
+
+pub mod bluez;
 
 use std::path::Path;
 use std::time::Duration;

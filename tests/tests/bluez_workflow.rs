@@ -1,0 +1,155 @@
+//! The on-vehicle job flow through the real BLE driver: a private
+//! `dbus-daemon`, the simulated BlueZ (`sim-device --bluez`, its own process)
+//! and the code under test (core + `BtleplugConnector` over D-Bus), with
+//! sim-cloud issuing the grant and receiving the report. The rig stops both
+//! processes by their ids. (One test per binary: libdbus keeps one system
+//! bus address per process.)
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smartcontrol_ble::btleplug::BtleplugConfig;
+use smartcontrol_ble::transport::BleConnector;
+use smartcontrol_cloud_api::{JobKind, JobStatus};
+use smartcontrol_core::{JobView, SmartControl, WorkflowEvent, WorkflowOptions};
+use smartcontrol_tests::bluez::{scenario, BluezRig};
+use smartcontrol_tests::{ids, DemoCloud};
+
+/// Anna claims an installation job and syncs (the grant arrives).
+async fn claimed_installation(c: &DemoCloud, dir: &std::path::Path) -> (SmartControl, String) {
+    let anna = c.anna(dir).await.unwrap();
+    anna.sync().await.unwrap();
+    let job = ids(&anna, JobView::Available)
+        .unwrap()
+        .into_iter()
+        .find(|j| anna.job(j).unwrap().cloud.kind == JobKind::Installation)
+        .unwrap();
+    anna.claim(&job).unwrap();
+    anna.sync().await.unwrap();
+    assert!(anna.access_grant(&job).unwrap().is_some(), "grant synced");
+    (anna, job)
+}
+
+/// The scenario of the job's CloudBoxx, provisioned with its fleet's key.
+fn job_scenario(c: &DemoCloud, job: &str, disconnect_after_frames: Option<u64>) -> String {
+    let cloud_job = c.cloud.admin().job(job).unwrap().job;
+    let key = c
+        .cloud
+        .admin()
+        .fleet_public_key_hex(&cloud_job.fleet_id)
+        .unwrap();
+    scenario(
+        &cloud_job.cloudboxx_serial.unwrap(),
+        &key,
+        "fast",
+        disconnect_after_frames,
+    )
+}
+
+fn driver_config() -> BtleplugConfig {
+    BtleplugConfig {
+        scan_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(10),
+        retry_delay: Duration::from_millis(100),
+        ..BtleplugConfig::default()
+    }
+}
+
+fn options() -> WorkflowOptions {
+    WorkflowOptions {
+        reconnect_delay: Duration::from_millis(100),
+        ..WorkflowOptions::default()
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_runs_through_btleplug_and_the_simulated_bluez() {
+    let c = DemoCloud::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (anna, job) = claimed_installation(&c, dir.path()).await;
+    let serial = c
+        .cloud
+        .admin()
+        .job(&job)
+        .unwrap()
+        .job
+        .cloudboxx_serial
+        .unwrap();
+
+    let rig = BluezRig::start(&job_scenario(&c, &job, None)).unwrap();
+    let (bus_pid, sim_pid) = rig.pids();
+    assert!(process_alive(bus_pid) && process_alive(sim_pid));
+    assert_eq!(rig.serials(), vec![serial.clone()]);
+    let connector = rig.connector(driver_config()).await.unwrap();
+    assert_eq!(connector.adapter_name(), "hci0");
+
+    // The driver sees the unit advertise its serial.
+    let seen = connector.scan(Duration::from_millis(600)).await.unwrap();
+    assert!(
+        seen.iter().any(|a| a.data.serial == serial),
+        "scan found {seen:?}"
+    );
+
+    // At the vehicle, offline.
+    c.offline();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let report = anna
+        .run_vehicle_workflow(&job, &connector, &options(), &move |e| {
+            sink.lock().unwrap().push(e)
+        })
+        .await
+        .unwrap();
+    assert!(report.all_tests_passed, "{:?}", report.tests);
+    assert_eq!(report.tests.len(), 10);
+    assert_eq!(report.reconnects, 0);
+    let steps: Vec<_> = report.steps.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "connect",
+            "authenticate",
+            "identify",
+            "bind_vehicle",
+            "configure",
+            "verify",
+            "vehicle_tests"
+        ]
+    );
+    assert!(report.steps.iter().all(|s| s.ok));
+    assert_eq!(report.device.serial, serial);
+    // The MTU came from the (simulated) platform, not the 23-byte fallback.
+    let connect_detail = &report.steps[0].detail;
+    assert!(
+        connect_detail.contains("MTU") && !connect_detail.contains("MTU 23"),
+        "{connect_detail}"
+    );
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, WorkflowEvent::ConfigProgress { .. })));
+
+    anna.complete_succeeded(&job, Some("installed over BLE".into()))
+        .unwrap();
+    c.online();
+    anna.sync().await.unwrap();
+    let provider_view = c.cloud.admin().job(&job).unwrap();
+    assert_eq!(provider_view.job.status, JobStatus::Succeeded);
+    let r = provider_view.report.unwrap();
+    assert_eq!(r.vehicle_tests.len(), 10);
+    assert_eq!(r.device.unwrap().config_id, report.device.config_id);
+
+    drop(connector);
+    drop(rig);
+    assert!(!process_alive(sim_pid), "sim-device stopped by its pid");
+    assert!(!process_alive(bus_pid), "dbus-daemon stopped by its pid");
+}
