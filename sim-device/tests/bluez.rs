@@ -639,3 +639,31 @@ async fn sim_device_bluez_binary_serves_until_killed() {
     );
     p.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_ends_when_its_client_leaves_the_bus() {
+    let bus = bus();
+    let (w, _dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let _sim = serve(w, &bus).await;
+    let watcher = client(&bus).await;
+    let adapter = proxy(&watcher, ADAPTER, "org.bluez.Adapter1").await;
+    {
+        let scanner = client(&bus).await;
+        proxy(&scanner, ADAPTER, "org.bluez.Adapter1")
+            .await
+            .call_method("StartDiscovery", &())
+            .await
+            .unwrap();
+        assert!(adapter.get_property::<bool>("Discovering").await.unwrap());
+        scanner.close().await.unwrap();
+    }
+    let mut off = false;
+    for _ in 0..60 {
+        if !adapter.get_property::<bool>("Discovering").await.unwrap() {
+            off = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(off, "Discovering stayed true after its client left");
+}

@@ -465,6 +465,49 @@ impl Shared {
         }
     }
 
+    /// Forget the discovery sessions of clients that left the bus (BlueZ
+    /// watches them too); Discovering turns false when none is left.
+    async fn prune_discovery_clients(&self) {
+        let senders: Vec<String> = self.state().discovering.iter().cloned().collect();
+        if senders.is_empty() {
+            return;
+        }
+        let Ok(dbus) = zbus::fdo::DBusProxy::new(&self.conn).await else {
+            return;
+        };
+        let mut gone = Vec::new();
+        for s in senders {
+            match zbus::names::BusName::try_from(s.as_str()) {
+                Ok(name) => {
+                    if let Ok(false) = dbus.name_has_owner(name).await {
+                        gone.push(s);
+                    }
+                }
+                Err(_) => gone.push(s),
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        let now_off = {
+            let mut st = self.state();
+            for g in &gone {
+                st.discovering.remove(g);
+            }
+            st.discovering.is_empty()
+        };
+        tracing::debug!(clients = ?gone, "discovery clients left the bus");
+        if now_off {
+            emit_changed(
+                &self.conn,
+                ADAPTER_PATH,
+                ADAPTER_IFACE,
+                vec![("Discovering", Variant::from(false))],
+            )
+            .await;
+        }
+    }
+
     async fn set_discovering(&self, sender: &str, on: bool) -> Result<(), BluezErr> {
         let (before, after) = {
             let mut st = self.state();
@@ -789,9 +832,14 @@ pub(crate) async fn discovery_ticker(shared: Weak<Shared>) {
         Some(s) => s.config.scan_interval.max(Duration::from_millis(10)),
         None => return,
     };
+    let mut tick = 0u64;
     loop {
         tokio::time::sleep(interval).await;
         let Some(sh) = shared.upgrade() else { return };
+        tick += 1;
+        if tick % 4 == 0 {
+            sh.prune_discovery_clients().await;
+        }
         sh.refresh(false).await;
     }
 }
