@@ -81,25 +81,36 @@ impl BluezRig {
 }
 
 /// The `sim-device` binary next to the running test executable; built with
-/// `$CARGO build -p smartcontrol-sim-device --bin sim-device` when missing.
+/// `$CARGO build -p smartcontrol-sim-device --bin sim-device` (plus
+/// `--release` when the executable is a release build, e.g. a benchmark)
+/// when missing.
 pub fn sim_device_binary() -> anyhow::Result<PathBuf> {
     if let Some(p) = locate_sim_device_binary() {
         return Ok(p);
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut args = vec![
+        "build",
+        "-p",
+        "smartcontrol-sim-device",
+        "--bin",
+        "sim-device",
+    ];
+    // target/<profile>/deps/<test executable>
+    let release = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(2).map(|d| d.ends_with("release")))
+        .unwrap_or(false);
+    if release {
+        args.push("--release");
+    }
     let status = Command::new(&cargo)
-        .args([
-            "build",
-            "-p",
-            "smartcontrol-sim-device",
-            "--bin",
-            "sim-device",
-        ])
+        .args(&args)
         .current_dir(workspace_root())
         .status()
         .context("running cargo to build sim-device")?;
     if !status.success() {
-        bail!("cargo build -p smartcontrol-sim-device --bin sim-device failed: {status}");
+        bail!("cargo {} failed: {status}", args.join(" "));
     }
     locate_sim_device_binary()
         .context("sim-device was built but is not next to the test executable; set SIM_DEVICE_BIN")

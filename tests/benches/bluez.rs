@@ -1,0 +1,143 @@
+//! Benchmark of the on-vehicle flow (connect → authenticate → identify →
+//! bind → configure → verify → vehicle tests) through the real BLE driver
+//! (btleplug → libdbus → private dbus-daemon → simulated BlueZ in the
+//! `sim-device --bluez` process) against the same flow over the in-process
+//! link (`SimWorld` as the `BleConnector`), with the same scenario and link
+//! profile, in the same run; prints wall times and the ratio.
+//!
+//! `cargo bench -p smartcontrol-tests --bench bluez` runs 10 flows per path
+//! (`BLUEZ_BENCH_RUNS=N` to change, `BLUEZ_BENCH_PROFILE=fast|typical|legacy|ideal`
+//! for the link); under `cargo test --bench bluez` (no `--bench` argument) it
+//! runs one flow per path so the benchmark cannot rot.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use smartcontrol_ble::btleplug::BtleplugConfig;
+use smartcontrol_ble::transport::BleConnector;
+use smartcontrol_cloud_api::JobKind;
+use smartcontrol_core::{JobView, SmartControl, WorkflowOptions};
+use smartcontrol_sim_device::Scenario;
+use smartcontrol_tests::bluez::{scenario, BluezRig};
+use smartcontrol_tests::{ids, DemoCloud};
+
+fn options() -> WorkflowOptions {
+    WorkflowOptions {
+        reconnect_delay: Duration::from_millis(100),
+        ..WorkflowOptions::default()
+    }
+}
+
+async fn flows(
+    anna: &SmartControl,
+    job: &str,
+    connector: &dyn BleConnector,
+    runs: usize,
+) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let report = anna
+            .run_vehicle_workflow(job, connector, &options(), &|_| {})
+            .await
+            .unwrap();
+        out.push(start.elapsed());
+        assert!(report.all_tests_passed, "{:?}", report.tests);
+        assert!(report.steps.iter().all(|s| s.ok), "{:?}", report.steps);
+    }
+    out
+}
+
+struct Stats {
+    min: Duration,
+    median: Duration,
+    mean: Duration,
+}
+
+fn stats(mut d: Vec<Duration>) -> Stats {
+    d.sort();
+    let n = u32::try_from(d.len()).unwrap().max(1);
+    Stats {
+        min: d[0],
+        median: d[d.len() / 2],
+        mean: d.iter().sum::<Duration>() / n,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let runs: usize = if full {
+        std::env::var("BLUEZ_BENCH_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10)
+    } else {
+        1
+    };
+    let profile = std::env::var("BLUEZ_BENCH_PROFILE").unwrap_or_else(|_| "fast".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = DemoCloud::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let anna = c.anna(dir.path()).await.unwrap();
+        anna.sync().await.unwrap();
+        let job = ids(&anna, JobView::Available)
+            .unwrap()
+            .into_iter()
+            .find(|j| anna.job(j).unwrap().cloud.kind == JobKind::Installation)
+            .unwrap();
+        anna.claim(&job).unwrap();
+        anna.sync().await.unwrap();
+        let cloud_job = c.cloud.admin().job(&job).unwrap().job;
+        let key = c
+            .cloud
+            .admin()
+            .fleet_public_key_hex(&cloud_job.fleet_id)
+            .unwrap();
+        let text = scenario(&cloud_job.cloudboxx_serial.unwrap(), &key, &profile, None);
+
+        // Same scenario, two paths: in-process link, then btleplug + BlueZ.
+        let world = Scenario::parse(&text).unwrap().build();
+        let in_process = stats(flows(&anna, &job, &world, runs).await);
+
+        let rig = BluezRig::start(&text).unwrap();
+        let connector = rig
+            .connector(BtleplugConfig {
+                retry_delay: Duration::from_millis(100),
+                ..BtleplugConfig::default()
+            })
+            .await
+            .unwrap();
+        let bluez = stats(flows(&anna, &job, &connector, runs).await);
+        drop(connector);
+        drop(rig);
+
+        println!(
+            "on-vehicle flow (connect → tests), link profile {profile:?}, {runs} run(s) per path"
+        );
+        println!("  path                              min        median     mean");
+        for (name, s) in [
+            ("in-process link (SimWorld)", &in_process),
+            ("btleplug + simulated BlueZ", &bluez),
+        ] {
+            println!(
+                "  {name:<32} {:>8.1} ms {:>8.1} ms {:>8.1} ms",
+                ms(s.min),
+                ms(s.median),
+                ms(s.mean)
+            );
+        }
+        println!(
+            "  ratio btleplug/in-process (median): {:.2}x",
+            ms(bluez.median) / ms(in_process.median).max(f64::EPSILON)
+        );
+    });
+}
