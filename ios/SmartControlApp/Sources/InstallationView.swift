@@ -1,0 +1,176 @@
+// InstallationView.swift: the on-vehicle wizard (the core's workflow with live progress and test results) and completion.
+import SmartControlKit
+import SwiftUI
+
+/// The wizard's state, built only from the core's progress events and final report.
+@MainActor
+final class InstallationModel: ObservableObject {
+    enum StepState { case waiting, running, ok, failed }
+    struct Step: Identifiable { let id: WorkflowStep; var state: StepState = .waiting; var detail = "" }
+
+    static let allSteps: [WorkflowStep] = [.connect, .authenticate, .identify, .bindVehicle, .configure, .verify, .vehicleTests]
+
+    @Published var steps = allSteps.map { Step(id: $0) }
+    @Published var acked: UInt32 = 0
+    @Published var total: UInt32 = 0
+    @Published var resumedFrom: UInt32 = 0
+    @Published var notices: [String] = []
+    @Published var tests: [VehicleTestResult] = []
+    @Published var report: WorkflowReport?
+    @Published var error: String?
+    @Published var running = false
+
+    /// Runs the workflow; CoreBluetooth asks for the Bluetooth permission (Info.plist text) on first use.
+    func run(core: SmartControl, jobId: String) async {
+        steps = Self.allSteps.map { Step(id: $0) }
+        notices = []; tests = []; report = nil; error = nil; acked = 0; total = 0
+        running = true
+        defer { running = false }
+        do {
+            let report = try await core.runInstallation(jobId) { progress in
+                Task { @MainActor in self.apply(progress) }
+            }
+            self.report = report
+            tests = report.tests
+        } catch is CancellationError {
+            error = "Stopped. The CloudBoxx keeps its previous configuration; run again to resume."
+        } catch {
+            self.error = SmartControlFailure.from(error).message
+        }
+    }
+
+    private func apply(_ progress: WorkflowProgress) {
+        switch progress {
+        case .stepStarted(let step):
+            update(step) { $0.state = .running }
+        case .stepDone(let step, let ok, let detail):
+            update(step) { $0.state = ok ? .ok : .failed; $0.detail = detail }
+        case .configProgress(let a, let t, let r):
+            acked = a; total = t; resumedFrom = r
+        case .reconnecting(let attempt, let reason):
+            notices.append("Link lost (\(reason)); reconnecting, attempt \(attempt)…")
+        case .testResult(let result):
+            tests.append(result)
+        }
+    }
+
+    private func update(_ step: WorkflowStep, _ change: (inout Step) -> Void) {
+        if let i = steps.firstIndex(where: { $0.id == step }) { change(&steps[i]) }
+    }
+}
+
+struct InstallationView: View {
+    let core: SmartControl
+    let jobId: String
+    @StateObject private var model = InstallationModel()
+    @State private var run: Task<Void, Never>?
+
+    var body: some View {
+        List {
+            Section("Steps") {
+                ForEach(model.steps) { step in
+                    VStack(alignment: .leading) {
+                        Text("\(mark(step.state)) \(String(describing: step.id))")
+                        if !step.detail.isEmpty { Text(step.detail).font(.caption) }
+                    }
+                }
+            }
+            if model.total > 0 {
+                Section("Configuration") {
+                    ProgressView(value: Double(model.acked), total: Double(model.total))
+                    Text("\(model.acked) / \(model.total) bytes" + (model.resumedFrom > 0 ? " (resumed at \(model.resumedFrom))" : ""))
+                }
+            }
+            ForEach(model.notices, id: \.self) { Text($0).foregroundStyle(.orange) }
+            if !model.tests.isEmpty { Section("Vehicle tests") { TestResultsTable(results: model.tests) } }
+            if let report = model.report {
+                Text("CloudBoxx \(report.device.serial), firmware \(report.device.firmwareVersion), \(report.reconnects) reconnect(s)")
+                Text(report.allTestsPassed ? "All tests passed." : "Some tests failed: see the hints, or complete the job as failed.")
+                NavigationLink("Continue to completion") { CompletionView(core: core, jobId: jobId) }
+            }
+            if let error = model.error { Text(error).foregroundStyle(.red) }
+            if model.running {
+                Button("Stop", role: .destructive) { run?.cancel() }
+            } else if model.report == nil {
+                Button(model.error == nil ? "Connect to the CloudBoxx" : "Try again") {
+                    run = Task { await model.run(core: core, jobId: jobId) }
+                }
+            }
+        }
+        .navigationTitle("Installation")
+        .onDisappear { run?.cancel() }  // cancelling the task aborts the workflow in the core
+    }
+
+    private func mark(_ s: InstallationModel.StepState) -> String {
+        switch s { case .waiting: return "○"; case .running: return "…"; case .ok: return "✓"; case .failed: return "✗" }
+    }
+}
+
+/// Test, result, measured value, and the hint of a failed test.
+struct TestResultsTable: View {
+    let results: [VehicleTestResult]
+    var body: some View {
+        ForEach(results, id: \.self) { r in
+            VStack(alignment: .leading) {
+                HStack {
+                    Text(r.test.replacingOccurrences(of: "_", with: " "))
+                    Spacer()
+                    Text(r.measured ?? "")
+                    Text(r.passed ? "passed" : "FAILED").foregroundStyle(r.passed ? .green : .red)
+                }
+                if !r.passed, let hint = r.hint { Text("Hint: \(hint)").font(.caption) }
+            }
+        }
+    }
+}
+
+/// SUCCEEDED once the recorded tests passed (when the job requires them); FAILED only with a comment.
+struct CompletionView: View {
+    let core: SmartControl
+    let jobId: String
+    @Environment(\.dismiss) private var dismiss
+    @State private var detail: JobDetail?
+    @State private var notes = ""
+    @State private var comment = ""
+    @State private var busy = false
+    @State private var error: String?
+
+    /// Greys out SUCCEEDED; the core refuses it anyway while required tests have not passed.
+    private var canSucceed: Bool {
+        guard let detail, !busy else { return false }
+        let passed = !detail.vehicleTests.isEmpty && detail.vehicleTests.allSatisfy(\.passed)
+        return !detail.item.vehicleTestsRequired || passed
+    }
+    private var canFail: Bool { detail != nil && !busy && !comment.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+
+    var body: some View {
+        Form {
+            if let detail, !detail.vehicleTests.isEmpty { Section("Vehicle tests") { TestResultsTable(results: detail.vehicleTests) } }
+            Section("Succeeded") {
+                TextField("Notes (optional)", text: $notes, axis: .vertical)
+                Button("Complete as SUCCEEDED") { complete { try await core.completeSucceeded(jobId, notes: notes.isEmpty ? nil : notes) } }
+                    .disabled(!canSucceed)
+            }
+            Section("Failed") {
+                TextField("What went wrong (required)", text: $comment, axis: .vertical).lineLimit(3...8)
+                Button("Complete as FAILED", role: .destructive) {
+                    complete { try await core.completeFailed(jobId, comment: comment.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                }
+                .disabled(!canFail)
+            }
+            if let error { Text(error).foregroundStyle(.red) }
+        }
+        .navigationTitle("Complete")
+        .task {
+            do { detail = try await core.job(jobId) } catch { self.error = SmartControlFailure.from(error).message }
+        }
+    }
+
+    private func complete(_ action: @escaping () async throws -> QueuedAction) {
+        busy = true
+        Task {
+            defer { busy = false }
+            do { _ = try await action(); dismiss() } catch { self.error = SmartControlFailure.from(error).message }
+        }
+    }
+}
