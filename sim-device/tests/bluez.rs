@@ -36,7 +36,9 @@ fn bus() -> PrivateBus {
 }
 
 async fn client(bus: &PrivateBus) -> Bus {
+    // A call the service never answers fails the test instead of hanging it.
     zbus::connection::Builder::address(bus.address())
+        .method_timeout(Duration::from_secs(15))
         .build()
         .await
         .unwrap()
@@ -666,4 +668,83 @@ async fn discovery_ends_when_its_client_leaves_the_bus() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(off, "Discovering stayed true after its client left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_off_drop_link_and_writable_properties() {
+    let bus = bus();
+    let (w, _dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let sim = serve(w, &bus).await;
+    let conn = client(&bus).await;
+    let mut sig = signals(&conn).await;
+    let dev = device_path(&device_address(SERIAL));
+    discover(&conn, &mut sig, &dev).await;
+    let d = proxy(&conn, &dev, DEVICE1).await;
+    let adapter = proxy(&conn, ADAPTER, "org.bluez.Adapter1").await;
+
+    // Trusted and Alias are writable, with PropertiesChanged.
+    d.set_property("Trusted", true).await.unwrap();
+    wait_signal(&mut sig, "Trusted=true", |m| {
+        is_bool_change(m, &dev, "Trusted", true)
+    })
+    .await;
+    assert!(d.get_property::<bool>("Trusted").await.unwrap());
+    d.set_property("Alias", "van 7").await.unwrap();
+    assert_eq!(d.get_property::<String>("Alias").await.unwrap(), "van 7");
+
+    // The device drops the link (out of range): Connected=false.
+    d.call_method("Connect", &()).await.unwrap();
+    assert!(sim.drop_link(SERIAL).await);
+    wait_signal(&mut sig, "Connected=false after drop_link", |m| {
+        is_bool_change(m, &dev, "Connected", false)
+    })
+    .await;
+    assert!(!sim.drop_link(SERIAL).await, "no link left to drop");
+
+    // Powered off: links end, discovery stops, Connect/StartDiscovery NotReady.
+    d.call_method("Connect", &()).await.unwrap();
+    adapter.set_property("Powered", false).await.unwrap();
+    wait_signal(&mut sig, "Connected=false after power off", |m| {
+        is_bool_change(m, &dev, "Connected", false)
+    })
+    .await;
+    wait_signal(&mut sig, "Discovering=false after power off", |m| {
+        path(m) == ADAPTER
+            && props_changed(m).is_some_and(|(_, c)| {
+                c.get("Discovering")
+                    .and_then(|v| bool::try_from(v.clone()).ok())
+                    == Some(false)
+            })
+    })
+    .await;
+    let e = d.call_method("Connect", &()).await.unwrap_err();
+    assert!(
+        dbus_error(&e).starts_with("org.bluez.Error.NotReady"),
+        "{}",
+        dbus_error(&e)
+    );
+    let e = adapter
+        .call_method("StartDiscovery", &())
+        .await
+        .unwrap_err();
+    assert!(
+        dbus_error(&e).starts_with("org.bluez.Error.NotReady"),
+        "{}",
+        dbus_error(&e)
+    );
+    adapter.set_property("Powered", true).await.unwrap();
+    d.call_method("Connect", &()).await.unwrap();
+
+    // Blocking a connected device drops its link; Connect then fails.
+    d.set_property("Blocked", true).await.unwrap();
+    wait_signal(&mut sig, "Connected=false after Blocked", |m| {
+        is_bool_change(m, &dev, "Connected", false)
+    })
+    .await;
+    let e = d.call_method("Connect", &()).await.unwrap_err();
+    assert!(
+        dbus_error(&e).starts_with("org.bluez.Error.Failed"),
+        "{}",
+        dbus_error(&e)
+    );
 }

@@ -3,6 +3,8 @@
 //! on a Unix socket there; killed by its pid when dropped.
 
 use std::io::{BufRead, BufReader, Read};
+
+use super::process::{drain, drained};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -74,6 +76,7 @@ impl PrivateBus {
             .stdout
             .take()
             .ok_or_else(|| BluezError::Bus("dbus-daemon has no stdout".into()))?;
+        let stderr = child.stderr.take().map(drain);
         // Read the address line on a thread so a hung daemon cannot block us.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -89,11 +92,8 @@ impl PrivateBus {
             Ok(Ok(line)) if !line.trim().is_empty() => line.trim().to_owned(),
             other => {
                 let _ = child.kill();
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
                 let _ = child.wait();
+                let err = stderr.as_ref().map(drained).unwrap_or_default();
                 return Err(BluezError::Bus(format!(
                     "dbus-daemon did not print its address ({}): {}",
                     match other {
@@ -101,7 +101,7 @@ impl PrivateBus {
                         Ok(Err(e)) => e.to_string(),
                         Err(_) => "timed out".to_owned(),
                     },
-                    err.trim()
+                    err
                 )));
             }
         };

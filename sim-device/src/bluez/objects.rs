@@ -50,6 +50,8 @@ pub(crate) enum BluezErr {
     InvalidValueLength(String),
     /// Offset past the value.
     InvalidOffset(String),
+    /// The adapter is powered off.
+    NotReady(String),
 }
 
 const SERVICE_HANDLE: u16 = 0x000a;
@@ -514,7 +516,7 @@ impl Shared {
             let before = !st.discovering.is_empty();
             if on {
                 if !st.powered {
-                    return Err(BluezErr::Failed("Not Powered".into()));
+                    return Err(BluezErr::NotReady("Resource Not Ready".into()));
                 }
                 if !st.discovering.insert(sender.to_owned()) {
                     return Err(BluezErr::InProgress("Operation already in progress".into()));
@@ -556,7 +558,7 @@ impl Shared {
     }
 
     async fn connect(&self, serial: &str) -> Result<(), BluezErr> {
-        let prepared: Result<String, Result<String, BluezErr>> = {
+        let prepared: Result<String, BluezErr> = {
             let mut st = self.state();
             st.connect_attempts += 1;
             let fail = if st.fail_connects > 0 {
@@ -565,6 +567,9 @@ impl Shared {
             } else {
                 None
             };
+            if !st.powered {
+                return Err(BluezErr::NotReady("Resource Not Ready".into()));
+            }
             let d = st
                 .devices
                 .get_mut(serial)
@@ -579,7 +584,7 @@ impl Shared {
                 return Err(BluezErr::Failed("Blocked".into()));
             }
             match fail {
-                Some(msg) => Err(Err(BluezErr::Failed(msg))),
+                Some(msg) => Err(BluezErr::Failed(msg)),
                 None => {
                     d.connecting = true;
                     Ok(d.path.clone())
@@ -591,7 +596,7 @@ impl Shared {
             Err(e) => {
                 // An injected failure takes as long as a connection attempt.
                 tokio::time::sleep(self.config.connect_delay).await;
-                return e.map(|_| ());
+                return Err(e);
             }
         };
         tokio::time::sleep(self.config.connect_delay).await;
@@ -868,21 +873,11 @@ impl Adapter {
         Ok(f(&sh, &st))
     }
 
-    async fn set_flag(
-        &self,
-        name: &'static str,
-        value: bool,
-        f: impl FnOnce(&mut State),
-    ) -> zbus::fdo::Result<()> {
+    /// Change adapter state from a property setter (zbus then sends
+    /// PropertiesChanged with the getter's value).
+    fn set_state(&self, f: impl FnOnce(&mut State)) -> zbus::fdo::Result<()> {
         let sh = self.shared.upgrade().ok_or_else(fdo_gone)?;
         f(&mut sh.state());
-        emit_changed(
-            &sh.conn,
-            ADAPTER_PATH,
-            ADAPTER_IFACE,
-            vec![(name, Variant::from(value))],
-        )
-        .await;
         Ok(())
     }
 }
@@ -1014,8 +1009,33 @@ impl Adapter {
 
     #[zbus(property)]
     async fn set_powered(&self, powered: bool) -> zbus::fdo::Result<()> {
-        self.set_flag("Powered", powered, |st| st.powered = powered)
-            .await
+        let sh = self.shared.upgrade().ok_or_else(fdo_gone)?;
+        if !powered {
+            // Powering off ends every link and discovery session. In a task:
+            // removing objects waits for this property call to finish.
+            tokio::spawn(async move {
+                let serials: Vec<String> = sh.state().devices.keys().cloned().collect();
+                for serial in serials {
+                    sh.teardown(&serial, None).await;
+                }
+                let was = {
+                    let mut st = sh.state();
+                    let was = !st.discovering.is_empty();
+                    st.discovering.clear();
+                    was
+                };
+                if was {
+                    emit_changed(
+                        &sh.conn,
+                        ADAPTER_PATH,
+                        ADAPTER_IFACE,
+                        vec![("Discovering", Variant::from(false))],
+                    )
+                    .await;
+                }
+            });
+        }
+        self.set_state(|st| st.powered = powered)
     }
 
     #[zbus(property)]
@@ -1025,8 +1045,7 @@ impl Adapter {
 
     #[zbus(property)]
     async fn set_discoverable(&self, on: bool) -> zbus::fdo::Result<()> {
-        self.set_flag("Discoverable", on, |st| st.discoverable = on)
-            .await
+        self.set_state(|st| st.discoverable = on)
     }
 
     #[zbus(property)]
@@ -1041,7 +1060,7 @@ impl Adapter {
 
     #[zbus(property)]
     async fn set_pairable(&self, on: bool) -> zbus::fdo::Result<()> {
-        self.set_flag("Pairable", on, |st| st.pairable = on).await
+        self.set_state(|st| st.pairable = on)
     }
 
     #[zbus(property)]
@@ -1248,29 +1267,16 @@ impl Device {
             .dev_field(&self.serial, f)
     }
 
-    async fn set_bool(
-        &self,
-        name: &'static str,
-        value: bool,
-        f: impl FnOnce(&mut DevState),
-    ) -> zbus::fdo::Result<()> {
+    /// Change device state from a property setter (zbus then sends
+    /// PropertiesChanged with the getter's value).
+    fn set_dev(&self, f: impl FnOnce(&mut DevState)) -> zbus::fdo::Result<()> {
         let sh = self.shared.upgrade().ok_or_else(fdo_gone)?;
-        let path = {
-            let mut st = sh.state();
-            let d = st
-                .devices
-                .get_mut(&self.serial)
-                .ok_or_else(|| zbus::fdo::Error::UnknownObject(self.serial.clone()))?;
-            f(d);
-            d.path.clone()
-        };
-        emit_changed(
-            &sh.conn,
-            &path,
-            DEVICE_IFACE,
-            vec![(name, Variant::from(value))],
-        )
-        .await;
+        let mut st = sh.state();
+        let d = st
+            .devices
+            .get_mut(&self.serial)
+            .ok_or_else(|| zbus::fdo::Error::UnknownObject(self.serial.clone()))?;
+        f(d);
         Ok(())
     }
 }
@@ -1360,7 +1366,7 @@ impl Device {
 
     #[zbus(property)]
     async fn set_trusted(&self, on: bool) -> zbus::fdo::Result<()> {
-        self.set_bool("Trusted", on, |d| d.trusted = on).await
+        self.set_dev(|d| d.trusted = on)
     }
 
     #[zbus(property)]
@@ -1370,7 +1376,17 @@ impl Device {
 
     #[zbus(property)]
     async fn set_blocked(&self, on: bool) -> zbus::fdo::Result<()> {
-        self.set_bool("Blocked", on, |d| d.blocked = on).await
+        self.set_dev(|d| d.blocked = on)?;
+        if on {
+            // BlueZ drops the link of a device that gets blocked (in a task:
+            // removing objects waits for this property call to finish).
+            let sh = self.shared.upgrade().ok_or_else(fdo_gone)?;
+            let serial = self.serial.clone();
+            tokio::spawn(async move {
+                sh.teardown(&serial, None).await;
+            });
+        }
+        Ok(())
     }
 
     #[zbus(property)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::BluezError;
@@ -16,6 +17,35 @@ pub const READY_PREFIX: &str = "sim-device bluez ready on ";
 pub const DEVICE_PREFIX: &str = "device ";
 /// Stdout line that ends the ready block: `sim-device bluez serving <N> devices`.
 pub const SERVING_PREFIX: &str = "sim-device bluez serving ";
+
+/// Read `r` to its end on a thread, keeping the first 16 KiB (so a child
+/// never blocks on a full pipe); the text read so far.
+pub(crate) fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let kept = Arc::new(Mutex::new(String::new()));
+    let out = kept.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut k = out.lock().unwrap_or_else(|p| p.into_inner());
+            if k.len() < 16 * 1024 {
+                k.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    kept
+}
+
+/// What a drained stream holds, once the process had a moment to write it.
+pub(crate) fn drained(kept: &Arc<Mutex<String>>) -> String {
+    std::thread::sleep(Duration::from_millis(50));
+    kept.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .trim()
+        .to_owned()
+}
 
 /// A `sim-device --bluez` child process; killed (by its pid) when dropped.
 #[derive(Debug)]
@@ -69,14 +99,14 @@ impl SimDeviceProcess {
             .stdout
             .take()
             .ok_or_else(|| BluezError::Process("no stdout".into()))?;
+        let stderr = child.stderr.take().map(drain);
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout);
             let mut line = String::new();
             while matches!(lines.read_line(&mut line), Ok(n) if n > 0) {
-                if tx.send(line.trim().to_owned()).is_err() {
-                    break;
-                }
+                // Keep reading after the ready block (the receiver is gone).
+                let _ = tx.send(line.trim().to_owned());
                 line.clear();
             }
         });
@@ -85,12 +115,9 @@ impl SimDeviceProcess {
         let mut devices = BTreeMap::new();
         let fail = |mut child: Child, why: String| {
             let _ = child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
             let _ = child.wait();
-            BluezError::Process(format!("{why}; stderr: {}", err.trim()))
+            let err = stderr.as_ref().map(drained).unwrap_or_default();
+            BluezError::Process(format!("{why}; stderr: {err}"))
         };
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
