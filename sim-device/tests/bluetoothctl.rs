@@ -52,7 +52,8 @@ fn require_bluetoothctl() {
     assert!(ok, "bluetoothctl not found: {MISSING}");
 }
 
-/// `bluetoothctl --timeout N <args>` on `bus`; its output without ANSI codes.
+/// `bluetoothctl --timeout N <args>` on `bus` (a separate process: the
+/// connection state is the service's); its output without ANSI codes.
 fn once(bus: &str, timeout: u32, args: &[&str]) -> String {
     let out = Command::new("bluetoothctl")
         .env("DBUS_SYSTEM_BUS_ADDRESS", bus)
@@ -176,34 +177,19 @@ async fn bluetoothctl_scans_connects_and_reads_the_identity() {
     let expected = dev_sim.advertisement().await.data.encode();
     let b = bus.address().to_owned();
 
-    let (scan, connect) = tokio::task::spawn_blocking({
-        let b = b.clone();
-        let addr = addr.clone();
-        move || {
-            let scan = once(&b, 2, &["scan", "on"]);
-            let connect = once(&b, 4, &["connect", &addr]);
-            (scan, connect)
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        scan.contains(&format!("[NEW] Device {addr} {SERIAL}")),
-        "scan output:\n{scan}"
-    );
-    assert!(
-        connect.contains("Connection successful"),
-        "connect output:\n{connect}"
-    );
-    assert!(sim.is_connected(SERIAL));
-
-    let (listing, read, info) = tokio::task::spawn_blocking({
+    let (scan, connect, listing, read, info) = tokio::task::spawn_blocking({
         let b = b.clone();
         let addr = addr.clone();
         let identity_path = identity_path.clone();
         move || {
             let mut ctl = Interactive::start(&b);
             ctl.wait_for("Agent registered");
+            ctl.send("scan on");
+            let scan = ctl.wait_for(&format!("[NEW] Device {addr}"));
+            ctl.send("scan off");
+            ctl.wait_for("Discovering: no");
+            ctl.send(&format!("connect {addr}"));
+            let connect = ctl.wait_for("Connection successful");
             ctl.send("menu gatt");
             ctl.wait_for("Menu gatt:");
             ctl.send(&format!("list-attributes {addr}"));
@@ -217,11 +203,20 @@ async fn bluetoothctl_scans_connects_and_reads_the_identity() {
             ctl.send(&format!("info {addr}"));
             let info = ctl.wait_for("RSSI:");
             ctl.send("quit");
-            (listing, read, info)
+            (scan, connect, listing, read, info)
         }
     })
     .await
     .unwrap();
+    assert!(
+        scan.contains(&format!("[NEW] Device {addr} {SERIAL}")),
+        "scan output:\n{scan}"
+    );
+    assert!(
+        connect.contains(&format!("Device {addr} Connected: yes")),
+        "connect output:\n{connect}"
+    );
+    assert!(sim.is_connected(SERIAL));
     for needle in [
         "service000a",
         "char000b",
