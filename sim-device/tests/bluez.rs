@@ -343,6 +343,16 @@ async fn discovery_connect_session_and_disconnect() {
     assert_eq!(info.serial, SERIAL);
     assert_eq!(info.firmware_version, "2.4.1");
     assert!(dev_sim.link_counters().frames_to_device >= 3);
+    // Many frames each way, in order: a 4 KiB configuration and its read-back.
+    let cfg = config_bytes(4096, 3);
+    c.write_config("over-dbus", &cfg, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(c.read_config().await.unwrap().bytes, cfg);
+    assert_eq!(
+        dev_sim.active_config().await.unwrap().config_id,
+        "over-dbus"
+    );
 
     // Client disconnect: ServicesResolved/Connected false, GATT removed.
     c.close().await.unwrap();

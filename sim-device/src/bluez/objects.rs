@@ -1479,8 +1479,8 @@ fn parse_options(options: &HashMap<String, OwnedVariant>) -> Result<Options, Blu
                 out.offset = usize::try_from(variant_u64(v).ok_or_else(bad)?).map_err(|_| bad())?
             }
             "type" => out.write_type = Some(variant_str(v).ok_or_else(bad)?),
-            // Accepted and ignored, as BlueZ's client side does.
-            "mtu" | "device" | "link" | "prepare-authorize" => {}
+            // Other keys (device, link, mtu, prepare-authorize, …) are
+            // accepted and ignored, as bluetoothd does for a client's call.
             _ => {}
         }
     }
