@@ -1,6 +1,7 @@
 // FullJobTest.kt: a whole job through the Kotlin facade and the JNA-loaded host library, against real sim-cloud and sim-device processes.
 package com.invers.smartcontrol
 
+import com.invers.smartcontrol.ffi.CoreEvent
 import com.invers.smartcontrol.ffi.JobQuery
 import com.invers.smartcontrol.ffi.JobStatus
 import com.invers.smartcontrol.ffi.JobView
@@ -195,6 +196,28 @@ class FullJobTest {
 
                 assertThrows<SmartControlException.NotFound> { runBlocking { anna.dismissConflict(c.id) } }
             }
+        }
+    }
+
+    @Test
+    fun `flows deliver the current state first, then follow local changes`(@TempDir dir: File) = runBlocking<Unit> {
+        open(dir).use { sc ->
+            val first = sc.events.first()
+            assertTrue(first is CoreEvent.Status && !first.status.loggedIn, first.toString())
+            sc.login("anna@autotech.test", "demo")
+            sc.sync()
+            val mine = Collections.synchronizedList(mutableListOf<List<String>>())
+            val watcher = launch(Dispatchers.Default) {
+                sc.jobList(view(JobView.MINE)).collect { list -> mine.add(list.map { it.id }) }
+            }
+            withTimeout(5_000) { while (mine.isEmpty()) kotlinx.coroutines.delay(10) }
+            assertEquals(emptyList<String>(), mine.first())
+            val job = sc.jobs(view(JobView.AVAILABLE)).jobs.first()
+            sc.claim(job.id)
+            withTimeout(5_000) { while (mine.last() != listOf(job.id)) kotlinx.coroutines.delay(10) }
+            sc.withdraw(job.id)
+            withTimeout(5_000) { while (mine.last().isNotEmpty()) kotlinx.coroutines.delay(10) }
+            watcher.cancel()
         }
     }
 
