@@ -395,3 +395,34 @@ async fn a_native_transport_failure_is_a_device_error_with_advice() {
         smartcontrol_ble::TransportError::NotFound("CBX-1".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_sync_runs_on_the_crate_runtime_and_stops() {
+    let f = fixture(None).await;
+    f.core
+        .login(f.seed.anna_email.clone(), "demo".into(), None)
+        .await
+        .expect("logs in");
+    // Called from a thread with no tokio context, as from Kotlin.
+    let core = f.core.clone();
+    std::thread::spawn(move || core.start_background_sync(60_000))
+        .join()
+        .expect("thread")
+        .expect("starts");
+    wait_for("the first background sync", || {
+        f.core.status().expect("status").state == SyncState::Online
+    })
+    .await;
+    let job = available(&f.core).jobs[0].id.clone();
+    f.core.claim(job).expect("claims");
+    // The queued action wakes the loop: no manual sync.
+    wait_for("the claim to sync in the background", || {
+        f.core.pending_count().expect("count") == 0
+    })
+    .await;
+    f.core.stop_background_sync();
+    let next = available(&f.core).jobs[0].id.clone();
+    f.core.claim(next).expect("claims");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(f.core.pending_count().expect("count"), 1, "stopped loop");
+}
