@@ -7,8 +7,8 @@
 use serde::Serialize;
 use smartcontrol_core::cloud_api::{Action, VehicleTestResult};
 use smartcontrol_core::{
-    Account, Conflict, JobDetail, JobPage, JobSummary, PendingAction, SyncReport, SyncState,
-    SyncStatus,
+    Account, ActionKind, Conflict, JobDetail, JobPage, JobSummary, PendingAction, SyncReport,
+    SyncState, SyncStatus,
 };
 
 use crate::exit::Failure;
@@ -234,6 +234,18 @@ fn pending_line(p: &PendingAction) -> String {
     s
 }
 
+/// The `smartcontrol` command that takes an action.
+fn action_command(a: ActionKind) -> &'static str {
+    match a {
+        ActionKind::Claim => "claim",
+        ActionKind::TakeOver => "take-over",
+        ActionKind::Withdraw => "withdraw",
+        ActionKind::StartInstallation => "start",
+        ActionKind::CompleteSucceeded => "complete --succeeded",
+        ActionKind::CompleteFailed => "complete --failed --comment TEXT",
+    }
+}
+
 pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
     let s = &d.summary;
     println!("Job {}  {}", s.label(), s.id);
@@ -254,6 +266,19 @@ pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
     if let Some(c) = &d.failure_comment {
         println!("  failure comment:       {c}");
     }
+    let actions: Vec<&str> = d
+        .available_actions
+        .iter()
+        .map(|a| action_command(*a))
+        .collect();
+    println!(
+        "  you can:               {}",
+        if actions.is_empty() {
+            "nothing (not logged in, or the job is not open to you)".to_owned()
+        } else {
+            actions.join(", ")
+        }
+    );
     let cloud = serde_json::to_value(&d.cloud)?;
     if let serde_json::Value::Object(mut fields) = cloud {
         let w = fields.keys().map(|k| width(k)).max().unwrap_or(0);

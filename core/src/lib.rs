@@ -35,6 +35,7 @@ pub use model::{
     Account, Conflict, JobDetail, JobPage, JobQuery, JobSummary, JobView, PendingAction,
     QueuedAction, SyncReport, SyncState, SyncStatus,
 };
+pub use rules::ActionKind;
 /// The BLE protocol crate the vehicle workflow runs on (connectors, tests).
 pub use smartcontrol_ble as ble;
 pub use smartcontrol_cloud_api as cloud_api;
@@ -281,7 +282,11 @@ impl SmartControl {
 
     /// Everything about one job.
     pub fn job(&self, job_id: &str) -> Result<JobDetail, CoreError> {
-        Ok(self.inner.store.job(job_id)?)
+        let me = self.account()?.map(|a| rules::Actor {
+            id: a.technician_id,
+            name: a.name,
+        });
+        Ok(self.inner.store.job(job_id, me.as_ref())?)
     }
 
     /// Actions waiting for sync, oldest first.

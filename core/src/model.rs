@@ -4,6 +4,8 @@
 use serde::Serialize;
 use smartcontrol_cloud_api::{Action, Job, JobKind, JobStatus, RejectReason, VehicleTestResult};
 
+use crate::rules::ActionKind;
+
 /// Which list of jobs a screen shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -101,6 +103,10 @@ pub struct JobDetail {
     pub pending: Vec<PendingAction>,
     /// Vehicle test results recorded on this device.
     pub vehicle_tests: Vec<VehicleTestResult>,
+    /// What the logged-in technician may do with the job now (from the
+    /// rules, over the local state); empty when logged out. UIs show these
+    /// buttons and nothing else.
+    pub available_actions: Vec<ActionKind>,
 }
 
 /// An action in the outbox.

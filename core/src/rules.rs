@@ -131,6 +131,59 @@ pub fn apply(job: &JobState, actor: &Actor, action: &Action) -> Result<JobState,
     Ok(next)
 }
 
+/// A kind of technician action, as offered by a UI (the payloads of the
+/// completions are the technician's to give).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Claim,
+    TakeOver,
+    Withdraw,
+    StartInstallation,
+    CompleteSucceeded,
+    CompleteFailed,
+}
+
+impl ActionKind {
+    /// Every kind, in the order a UI lists them.
+    pub const ALL: [ActionKind; 6] = [
+        ActionKind::Claim,
+        ActionKind::TakeOver,
+        ActionKind::StartInstallation,
+        ActionKind::CompleteSucceeded,
+        ActionKind::CompleteFailed,
+        ActionKind::Withdraw,
+    ];
+
+    /// The action with the payload a technician would give (a non-empty
+    /// comment for FAILED): what [`available_actions`] asks [`apply`] about.
+    fn sample(self) -> Action {
+        match self {
+            ActionKind::Claim => Action::Claim,
+            ActionKind::TakeOver => Action::TakeOver,
+            ActionKind::Withdraw => Action::Withdraw,
+            ActionKind::StartInstallation => Action::StartInstallation,
+            ActionKind::CompleteSucceeded => Action::CompleteSucceeded {
+                report: Default::default(),
+            },
+            ActionKind::CompleteFailed => Action::CompleteFailed {
+                comment: "comment".to_owned(),
+                report: Default::default(),
+            },
+        }
+    }
+}
+
+/// The actions `actor` may take on `job` now, decided by [`apply`] itself so
+/// that the buttons a UI shows and the rules never disagree. FAILED is
+/// offered when a comment would make it valid.
+pub fn available_actions(job: &JobState, actor: &Actor) -> Vec<ActionKind> {
+    ActionKind::ALL
+        .into_iter()
+        .filter(|kind| apply(job, actor, &kind.sample()).is_ok())
+        .collect()
+}
+
 fn take(next: &mut JobState, actor: &Actor) {
     next.status = JobStatus::Running;
     next.assignee_id = Some(actor.id.clone());
@@ -285,6 +338,37 @@ mod tests {
             apply(&s, &actor(1), &Action::Claim),
             Err(RuleViolation::NotReleased)
         );
+    }
+
+    #[test]
+    fn available_actions_follow_the_job_through_its_life() {
+        use ActionKind::*;
+        let (a, b) = (actor(1), actor(2));
+        let job = assigned(true);
+        assert_eq!(available_actions(&job, &a), vec![Claim]);
+        let mine = apply(&job, &a, &Action::Claim).unwrap();
+        // Tests required and not passed yet: no SUCCEEDED button.
+        assert_eq!(
+            available_actions(&mine, &a),
+            vec![StartInstallation, CompleteFailed, Withdraw]
+        );
+        assert_eq!(available_actions(&mine, &b), vec![TakeOver]);
+        let mut started = apply(&mine, &a, &Action::StartInstallation).unwrap();
+        assert_eq!(
+            available_actions(&started, &a),
+            vec![CompleteFailed, Withdraw]
+        );
+        started.vehicle_tests_passed = true;
+        assert_eq!(
+            available_actions(&started, &a),
+            vec![CompleteSucceeded, CompleteFailed, Withdraw]
+        );
+        let done = apply(&started, &a, &failed("no fix")).unwrap();
+        assert!(available_actions(&done, &a).is_empty());
+        assert!(available_actions(&done, &b).is_empty());
+        let mut pending = assigned(false);
+        pending.status = JobStatus::Pending;
+        assert!(available_actions(&pending, &a).is_empty());
     }
 
     fn any_action() -> impl Strategy<Value = Action> {

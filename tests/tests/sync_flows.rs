@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use smartcontrol_cloud_api::{JobStatus, RejectReason};
-use smartcontrol_core::{CoreError, Event, JobView, SyncState};
+use smartcontrol_core::{ActionKind, CoreError, Event, JobView, SyncState};
 use smartcontrol_sim_cloud::FaultConfig;
 use smartcontrol_tests::{ids, DemoCloud};
 
@@ -147,6 +147,13 @@ async fn take_over_while_offline_becomes_a_conflict_with_the_work_kept() {
         .unwrap();
     ben.sync().await.unwrap();
     assert!(ids(&ben, JobView::Colleagues).unwrap().contains(&job));
+    // The UI offers Ben only what the rules allow: taking the job over.
+    assert_eq!(
+        ben.job(&job).unwrap().available_actions,
+        vec![ActionKind::TakeOver]
+    );
+    // Anna's device still shows her local, finished state: nothing to do.
+    assert!(anna.job(&job).unwrap().available_actions.is_empty());
     let refused = ben.claim(&job).unwrap_err();
     assert!(matches!(refused, CoreError::ActionRefused { .. }));
     ben.take_over(&job).unwrap();

@@ -646,7 +646,9 @@ impl Store {
     }
 
     /// Everything about one job.
-    pub(crate) fn job(&self, job_id: &str) -> Result<JobDetail> {
+    /// One job with everything a detail screen shows; `me` (the logged-in
+    /// technician) decides the available actions.
+    pub(crate) fn job(&self, job_id: &str, me: Option<&Actor>) -> Result<JobDetail> {
         self.read(|conn| {
             let row = conn
                 .query_row(
@@ -679,6 +681,10 @@ impl Store {
                     .map(|(p, _)| p)
                     .collect(),
                 vehicle_tests: Self::vehicle_tests(conn, job_id)?,
+                available_actions: match (me, Self::job_state(conn, job_id)?) {
+                    (Some(me), Some((state, _))) => rules::available_actions(&state, me),
+                    _ => Vec::new(),
+                },
             })
         })
     }

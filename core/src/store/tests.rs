@@ -104,7 +104,7 @@ fn views_reflect_queued_actions_at_once() {
         )
         .unwrap();
     assert_eq!(view(&store, JobView::Done), ["1"]);
-    let detail = store.job("1").unwrap();
+    let detail = store.job("1", None).unwrap();
     assert_eq!(detail.failure_comment.as_deref(), Some("no CAN access"));
     assert_eq!(detail.pending.len(), 2);
     assert_eq!(detail.pending[0].base_version, 1);
@@ -180,7 +180,7 @@ fn cloud_updates_keep_queued_actions_applied_on_top() {
     store
         .write(|tx| Store::upsert_cloud_job(tx, &updated, &me()))
         .unwrap();
-    let d = store.job("1").unwrap();
+    let d = store.job("1", None).unwrap();
     assert_eq!(d.summary.status, JobStatus::Running, "claim still applied");
     assert_eq!(d.cloud.instructions.as_deref(), Some("use the SKM"));
 }
@@ -256,7 +256,7 @@ fn a_rejection_keeps_the_work_as_conflicts_and_restores_cloud_truth() {
     let pending = store.pending_all().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].job_id, "2");
-    let d = store.job("1").unwrap();
+    let d = store.job("1", None).unwrap();
     assert_eq!(d.summary.assignee_name.as_deref(), Some("Ben"));
     assert_eq!(view(&store, JobView::Colleagues), ["1"]);
     // Dismissing closes it; it cannot be dismissed twice.
@@ -288,7 +288,7 @@ fn a_job_leaving_reach_takes_its_queued_work_to_conflicts() {
         })
         .unwrap();
     assert_eq!(n, 1);
-    assert!(store.job("1").is_err());
+    assert!(store.job("1", None).is_err());
     assert_eq!(store.pending_all().unwrap().len(), 0);
     assert_eq!(store.read(Store::open_conflict_count).unwrap(), 1);
 }
