@@ -25,7 +25,9 @@ use tokio::task::JoinHandle;
 use crate::world::SimWorld;
 
 pub use bus::PrivateBus;
-pub use process::{locate_sim_device_binary, SimDeviceProcess};
+pub use process::{
+    locate_sim_device_binary, SimDeviceProcess, DEVICE_PREFIX, READY_PREFIX, SERVING_PREFIX,
+};
 
 use objects::Shared;
 
