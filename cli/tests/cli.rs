@@ -177,13 +177,17 @@ async fn login_sync_and_jobs_json_field_names() {
             "installation_started",
             "failure_comment",
             "pending",
-            "vehicle_tests"
+            "vehicle_tests",
+            "available_actions"
         ])
     );
     assert_eq!(detail["cloud"]["id"], id.as_str());
+    // An available job: the rules offer only the claim.
+    assert_eq!(detail["available_actions"], serde_json::json!(["claim"]));
     // The text form shows the full id and every field of the cloud job.
     let shown = w.ok(&["job", "show", &id[..8]]);
     assert!(shown.contains(&id), "{shown}");
+    assert!(shown.contains("you can:               claim\n"), "{shown}");
     for field in keys(&detail["cloud"]) {
         assert!(shown.contains(&field), "job show lacks {field}: {shown}");
     }
