@@ -233,7 +233,14 @@ async fn a_whole_job_through_the_binding_with_a_native_ble_transport() {
         VerifyingKey::from_bytes(&key).expect("key"),
     )));
 
+    assert_eq!(detail.available_actions, vec![JobAction::Claim]);
+
     let queued = core.claim(job.id.clone()).expect("claims");
+    assert!(core
+        .job(job.id.clone())
+        .expect("detail")
+        .available_actions
+        .contains(&JobAction::Withdraw));
     assert_eq!(queued.status, JobStatus::Running);
     assert_eq!(core.pending_count().expect("count"), 1);
     core.sync().await.expect("claim synced");

@@ -324,6 +324,30 @@ impl From<core::PendingAction> for PendingAction {
     }
 }
 
+/// A technician action a job screen can offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum JobAction {
+    Claim,
+    TakeOver,
+    Withdraw,
+    StartInstallation,
+    CompleteSucceeded,
+    CompleteFailed,
+}
+
+impl From<core::ActionKind> for JobAction {
+    fn from(k: core::ActionKind) -> Self {
+        match k {
+            core::ActionKind::Claim => JobAction::Claim,
+            core::ActionKind::TakeOver => JobAction::TakeOver,
+            core::ActionKind::Withdraw => JobAction::Withdraw,
+            core::ActionKind::StartInstallation => JobAction::StartInstallation,
+            core::ActionKind::CompleteSucceeded => JobAction::CompleteSucceeded,
+            core::ActionKind::CompleteFailed => JobAction::CompleteFailed,
+        }
+    }
+}
+
 /// Everything about one job.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct JobDetail {
@@ -338,6 +362,9 @@ pub struct JobDetail {
     pub vehicle_tests: Vec<VehicleTestResult>,
     /// The cloud's version of the job.
     pub version: i64,
+    /// What the signed-in technician may do with the job now, decided by
+    /// the core's rules: show these buttons and no others.
+    pub available_actions: Vec<JobAction>,
 }
 
 impl From<core::JobDetail> for JobDetail {
@@ -345,6 +372,11 @@ impl From<core::JobDetail> for JobDetail {
         JobDetail {
             specifications: (&d.cloud).into(),
             version: d.cloud.version,
+            available_actions: d
+                .available_actions
+                .into_iter()
+                .map(JobAction::from)
+                .collect(),
             item: d.summary.into(),
             installation_started: d.installation_started,
             failure_comment: d.failure_comment,

@@ -2,6 +2,7 @@
 package com.invers.smartcontrol
 
 import com.invers.smartcontrol.ffi.CoreEvent
+import com.invers.smartcontrol.ffi.JobAction
 import com.invers.smartcontrol.ffi.JobQuery
 import com.invers.smartcontrol.ffi.JobStatus
 import com.invers.smartcontrol.ffi.JobView
@@ -100,6 +101,7 @@ class FullJobTest {
             val detail = sc.job(job.id)
             val serial = detail.specifications.cloudboxxSerial ?: error("the job names no CloudBoxx")
             assertEquals(job.id, detail.item.id)
+            assertEquals(listOf(JobAction.CLAIM), detail.availableActions)
 
             val claimed = sc.claim(job.id)
             assertEquals(JobStatus.RUNNING, claimed.status)
