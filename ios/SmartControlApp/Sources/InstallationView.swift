@@ -135,11 +135,10 @@ struct CompletionView: View {
     @State private var busy = false
     @State private var error: String?
 
-    /// Greys out SUCCEEDED; the core refuses it anyway while required tests have not passed.
+    /// SUCCEEDED is enabled when the core's rules allow it (required vehicle tests recorded and passed).
     private var canSucceed: Bool {
         guard let detail, !busy else { return false }
-        let passed = !detail.vehicleTests.isEmpty && detail.vehicleTests.allSatisfy(\.passed)
-        return !detail.item.vehicleTestsRequired || passed
+        return detail.availableActions.contains(.completeSucceeded)
     }
     private var canFail: Bool { detail != nil && !busy && !comment.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
 

@@ -99,19 +99,18 @@ func statusLabel(_ s: JobStatus) -> String {
     }
 }
 
-/// Buttons worth showing for a job. Presentation only (the FFI has no "allowed actions" yet): every action goes
-/// through the core, whose rules refuse what is not allowed with a message shown here.
-enum JobAction: String, CaseIterable {
+/// Buttons for a job's actions, from the actions the core's rules allow (`JobDetail.availableActions`).
+enum ActionButton: String, CaseIterable {
     case claim = "Assign Job to Me", takeOver = "Take over", startInstallation = "Start installation", withdraw = "Give back"
 
-    static func offered(for detail: JobDetail, me: String?) -> [JobAction] {
-        switch detail.item.status {
-        case .assigned: return [.claim]
-        case .running:
-            guard let me, detail.item.assigneeId == me else { return [.takeOver] }
-            return detail.installationStarted ? [.withdraw] : [.startInstallation, .withdraw]
-        default: return []
-        }
+    static func offered(for detail: JobDetail) -> [ActionButton] {
+        let allowed = detail.availableActions
+        var buttons: [ActionButton] = []
+        if allowed.contains(.claim) { buttons.append(.claim) }
+        if allowed.contains(.takeOver) { buttons.append(.takeOver) }
+        if allowed.contains(.startInstallation) { buttons.append(.startInstallation) }
+        if allowed.contains(.withdraw) { buttons.append(.withdraw) }
+        return buttons
     }
 }
 
@@ -119,7 +118,6 @@ struct JobDetailView: View {
     let core: SmartControl
     let jobId: String
     @State private var detail: JobDetail?
-    @State private var me: String?
     @State private var message: String?
 
     var body: some View {
@@ -131,10 +129,11 @@ struct JobDetailView: View {
                     Text("\(statusLabel(item.status)) · \(item.providerName) · \(item.fleetName)")
                     if let holder = item.assigneeName { Text("Held by \(holder)") }
                     if item.vehicleTestsRequired { Text("Vehicle tests are required before it can succeed.") }
-                    ForEach(JobAction.offered(for: detail, me: me), id: \.self) { action in
+                    ForEach(ActionButton.offered(for: detail), id: \.self) { action in
                         Button(action.rawValue) { Task { await perform(action) } }
                     }
-                    if item.status == .running, item.assigneeId == me {
+                    // Completing is allowed exactly while it is the technician's running job.
+                    if detail.availableActions.contains(.completeFailed) {
                         NavigationLink("Install at the vehicle") { InstallationView(core: core, jobId: jobId) }
                         NavigationLink("Complete") { CompletionView(core: core, jobId: jobId) }
                     }
@@ -169,7 +168,6 @@ struct JobDetailView: View {
         }
         .navigationTitle(detail?.item.label ?? "Job")
         .task {
-            me = try? await core.account()?.technicianId
             for await d in core.jobDetail(jobId) { detail = d }
         }
     }
@@ -178,7 +176,7 @@ struct JobDetailView: View {
         LabeledContent(label, value: value ?? "technician's choice")
     }
 
-    private func perform(_ action: JobAction) async {
+    private func perform(_ action: ActionButton) async {
         do {
             let queued: QueuedAction
             switch action {

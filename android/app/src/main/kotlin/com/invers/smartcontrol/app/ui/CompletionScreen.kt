@@ -29,6 +29,7 @@ import androidx.lifecycle.viewModelScope
 import androidx.lifecycle.viewmodel.compose.viewModel
 import com.invers.smartcontrol.SmartControl
 import com.invers.smartcontrol.SmartControlException
+import com.invers.smartcontrol.ffi.JobAction
 import com.invers.smartcontrol.ffi.JobDetail
 import com.invers.smartcontrol.ffi.QueuedAction
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -45,14 +46,9 @@ data class CompletionUi(
     val error: String? = null,
     val done: QueuedAction? = null,
 ) {
-    /**
-     * The tests recorded on this phone all passed. Used to grey out SUCCEEDED (the core refuses it anyway while
-     * required tests have not passed, with a message saying so).
-     */
-    val testsPassed: Boolean
-        get() = detail != null && detail.vehicleTests.isNotEmpty() && detail.vehicleTests.all { it.passed }
+    /** The core's rules allow SUCCEEDED now (required vehicle tests recorded and passed). */
     val canSucceed: Boolean
-        get() = detail != null && !busy && (!detail.item.vehicleTestsRequired || testsPassed)
+        get() = detail != null && !busy && JobAction.COMPLETE_SUCCEEDED in detail.availableActions
     /** FAILED needs a comment that says what went wrong: the button stays disabled until there is one. */
     val canFail: Boolean
         get() = detail != null && !busy && comment.isNotBlank()

@@ -1,40 +1,35 @@
-// JobActions.kt: which buttons the job detail offers. Presentation only: the core's rules decide (and refuse with a message).
+// JobActions.kt: the buttons of the job detail screen, from the actions the core's rules allow.
 package com.invers.smartcontrol.app.ui
 
+import com.invers.smartcontrol.ffi.JobAction
 import com.invers.smartcontrol.ffi.JobDetail
-import com.invers.smartcontrol.ffi.JobStatus
 
 /** A button on the job detail screen. */
-enum class JobAction(val title: String) {
+enum class DetailButton(val title: String) {
     CLAIM("Assign Job to Me"),
     TAKE_OVER("Take over"),
-    WITHDRAW("Give back"),
     START_INSTALLATION("Start installation"),
     INSTALL_AT_VEHICLE("Install at the vehicle"),
     COMPLETE("Complete"),
+    WITHDRAW("Give back"),
 }
 
 /**
- * The buttons worth showing for [detail], given the signed-in technician [myId]. The FFI does not (yet) expose
- * the core's allowed actions, so this only maps status and holder to buttons; every action still goes through
- * the core, whose rules (core/src/rules.rs) refuse what is not allowed with a message the screen shows. Nothing
- * here decides a rule: a wrong offer costs a refusal message, never a wrong state.
+ * The buttons for [detail]. The core decides which actions the signed-in technician may take
+ * (`JobDetail.availableActions`, computed by core/src/rules.rs); this only maps them to buttons. The vehicle
+ * workflow and the completion screen are offered exactly when the job can be completed (it is the technician's
+ * running job).
  */
-fun offeredActions(detail: JobDetail, myId: String?): List<JobAction> {
-    val item = detail.item
-    return when (item.status) {
-        JobStatus.ASSIGNED -> listOf(JobAction.CLAIM)
-        JobStatus.RUNNING ->
-            if (myId != null && item.assigneeId == myId) {
-                listOfNotNull(
-                    JobAction.START_INSTALLATION.takeIf { !detail.installationStarted },
-                    JobAction.INSTALL_AT_VEHICLE,
-                    JobAction.COMPLETE,
-                    JobAction.WITHDRAW,
-                )
-            } else {
-                listOf(JobAction.TAKE_OVER)
-            }
-        else -> emptyList()
+fun detailButtons(detail: JobDetail): List<DetailButton> {
+    val allowed = detail.availableActions
+    return buildList {
+        if (JobAction.CLAIM in allowed) add(DetailButton.CLAIM)
+        if (JobAction.TAKE_OVER in allowed) add(DetailButton.TAKE_OVER)
+        if (JobAction.START_INSTALLATION in allowed) add(DetailButton.START_INSTALLATION)
+        if (JobAction.COMPLETE_FAILED in allowed) {
+            add(DetailButton.INSTALL_AT_VEHICLE)
+            add(DetailButton.COMPLETE)
+        }
+        if (JobAction.WITHDRAW in allowed) add(DetailButton.WITHDRAW)
     }
 }

@@ -38,8 +38,8 @@ import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
 
-/** What the detail screen shows: the job (null while loading or gone) and who is signed in. */
-data class JobDetailUi(val detail: JobDetail? = null, val myId: String? = null)
+/** What the detail screen shows: the job (null while loading or gone), with the actions the core allows. */
+data class JobDetailUi(val detail: JobDetail? = null)
 
 class JobDetailViewModel(private val core: SmartControl, private val jobId: String) : ViewModel() {
     private val _message = MutableStateFlow<String?>(null)
@@ -50,7 +50,7 @@ class JobDetailViewModel(private val core: SmartControl, private val jobId: Stri
     /** The job, read now and again whenever the core says this job (or possibly any job) changed. */
     val ui: StateFlow<JobDetailUi> = core.events
         .filter { it is CoreEvent.Status || (it is CoreEvent.JobsChanged && (it.jobIds.isEmpty() || jobId in it.jobIds)) }
-        .map { JobDetailUi(detail = core.job(jobId), myId = core.account()?.technicianId) }
+        .map { JobDetailUi(detail = core.job(jobId)) }
         .catch { e ->
             _message.value = e.forTechnician()
             emit(JobDetailUi())
@@ -58,17 +58,17 @@ class JobDetailViewModel(private val core: SmartControl, private val jobId: Stri
         .stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), JobDetailUi())
 
     /** Runs one action through the core (durable locally before it returns, synced later). */
-    fun perform(action: JobAction) {
+    fun perform(action: DetailButton) {
         if (_busy.value) return
         _busy.value = true
         viewModelScope.launch {
             try {
                 val queued = when (action) {
-                    JobAction.CLAIM -> core.claim(jobId)
-                    JobAction.TAKE_OVER -> core.takeOver(jobId)
-                    JobAction.WITHDRAW -> core.withdraw(jobId)
-                    JobAction.START_INSTALLATION -> core.startInstallation(jobId)
-                    JobAction.INSTALL_AT_VEHICLE, JobAction.COMPLETE -> null // navigation, not a core action
+                    DetailButton.CLAIM -> core.claim(jobId)
+                    DetailButton.TAKE_OVER -> core.takeOver(jobId)
+                    DetailButton.WITHDRAW -> core.withdraw(jobId)
+                    DetailButton.START_INSTALLATION -> core.startInstallation(jobId)
+                    DetailButton.INSTALL_AT_VEHICLE, DetailButton.COMPLETE -> null // navigation, not a core action
                 }
                 _message.value = queued?.let { "Saved on this phone; ${it.pendingActions} action(s) waiting for sync." }
             } catch (e: SmartControlException) {
@@ -110,10 +110,10 @@ fun JobDetailScreen(core: SmartControl, jobId: String, onInstall: () -> Unit, on
             if (item.vehicleTestsRequired) Text("Vehicle tests are required before it can succeed.")
             detail.failureComment?.let { Text("Failure comment: $it") }
 
-            OfferedActions(offeredActions(detail, ui.myId), busy) { action ->
+            OfferedActions(detailButtons(detail), busy) { action ->
                 when (action) {
-                    JobAction.INSTALL_AT_VEHICLE -> onInstall()
-                    JobAction.COMPLETE -> onComplete()
+                    DetailButton.INSTALL_AT_VEHICLE -> onInstall()
+                    DetailButton.COMPLETE -> onComplete()
                     else -> vm.perform(action)
                 }
             }
@@ -155,7 +155,7 @@ fun JobDetailScreen(core: SmartControl, jobId: String, onInstall: () -> Unit, on
 }
 
 @Composable
-private fun OfferedActions(actions: List<JobAction>, busy: Boolean, onAction: (JobAction) -> Unit) {
+private fun OfferedActions(actions: List<DetailButton>, busy: Boolean, onAction: (DetailButton) -> Unit) {
     actions.forEachIndexed { index, action ->
         if (index == 0) {
             Button(onClick = { onAction(action) }, enabled = !busy, modifier = Modifier.fillMaxWidth()) { Text(action.title) }
