@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 
 use smartcontrol_ble::btleplug::BtleplugConfig;
 use smartcontrol_ble::transport::BleConnector;
-use smartcontrol_cloud_api::JobKind;
-use smartcontrol_core::{JobView, SmartControl, WorkflowOptions};
+use smartcontrol_core::{SmartControl, WorkflowOptions};
 use smartcontrol_sim_device::Scenario;
-use smartcontrol_tests::bluez::{scenario, BluezRig};
-use smartcontrol_tests::{ids, DemoCloud};
+use smartcontrol_tests::bluez::BluezRig;
+use smartcontrol_tests::DemoCloud;
 
 fn options() -> WorkflowOptions {
     WorkflowOptions {
@@ -87,22 +86,8 @@ fn main() {
     rt.block_on(async {
         let c = DemoCloud::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let anna = c.anna(dir.path()).await.unwrap();
-        anna.sync().await.unwrap();
-        let job = ids(&anna, JobView::Available)
-            .unwrap()
-            .into_iter()
-            .find(|j| anna.job(j).unwrap().cloud.kind == JobKind::Installation)
-            .unwrap();
-        anna.claim(&job).unwrap();
-        anna.sync().await.unwrap();
-        let cloud_job = c.cloud.admin().job(&job).unwrap().job;
-        let key = c
-            .cloud
-            .admin()
-            .fleet_public_key_hex(&cloud_job.fleet_id)
-            .unwrap();
-        let text = scenario(&cloud_job.cloudboxx_serial.unwrap(), &key, &profile, None);
+        let (anna, job) = c.claimed_installation(dir.path()).await.unwrap();
+        let text = c.job_scenario(&job, &profile, None).unwrap();
 
         // Same scenario, two paths: in-process link, then btleplug + BlueZ.
         let world = Scenario::parse(&text).unwrap().build();

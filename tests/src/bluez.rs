@@ -122,6 +122,17 @@ fn workspace_root() -> &'static Path {
         .unwrap_or(Path::new("."))
 }
 
+/// Driver settings for tests: generous timeouts (a loaded CI machine), quick
+/// retries.
+pub fn test_driver_config() -> BtleplugConfig {
+    BtleplugConfig {
+        scan_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(10),
+        retry_delay: std::time::Duration::from_millis(100),
+        ..BtleplugConfig::default()
+    }
+}
+
 /// A scenario with one CloudBoxx of `serial` provisioned with `fleet_key_hex`,
 /// an instant vehicle, the link `profile` (fast | typical | legacy | ideal)
 /// and, when given, a peripheral-side disconnect after that many frames of

@@ -7,6 +7,7 @@ pub mod bluez;
 use std::path::Path;
 use std::time::Duration;
 
+use smartcontrol_core::cloud_api::JobKind;
 use smartcontrol_core::{CoreConfig, JobQuery, JobView, RetryPolicy, SmartControl};
 use smartcontrol_sim_cloud::{seed_demo, DemoSeed, SimCloud, SimCloudConfig};
 
@@ -59,6 +60,53 @@ impl DemoCloud {
     /// Removes every fault.
     pub fn online(&self) {
         self.cloud.set_faults(FaultConfig::default());
+    }
+
+    /// Anna's device with an installation job she claimed and synced, so its
+    /// access grant is on the device.
+    pub async fn claimed_installation(&self, dir: &Path) -> anyhow::Result<(SmartControl, String)> {
+        let anna = self.anna(dir).await?;
+        anna.sync().await?;
+        let mut job = None;
+        for id in ids(&anna, JobView::Available)? {
+            if anna.job(&id)?.cloud.kind == JobKind::Installation {
+                job = Some(id);
+                break;
+            }
+        }
+        let job =
+            job.ok_or_else(|| anyhow::anyhow!("the demo seed has no available installation job"))?;
+        anna.claim(&job)?;
+        anna.sync().await?;
+        anyhow::ensure!(
+            anna.access_grant(&job)?.is_some(),
+            "no grant synced for {job}"
+        );
+        Ok((anna, job))
+    }
+
+    /// The sim-device scenario (TOML) of `job`'s CloudBoxx, provisioned with
+    /// its fleet's key; see [`bluez::scenario`] for the other parameters.
+    pub fn job_scenario(
+        &self,
+        job: &str,
+        profile: &str,
+        disconnect_after_frames: Option<u64>,
+    ) -> anyhow::Result<String> {
+        let cloud_job = self.cloud.admin().job(job)?.job;
+        let key = self
+            .cloud
+            .admin()
+            .fleet_public_key_hex(&cloud_job.fleet_id)?;
+        let serial = cloud_job
+            .cloudboxx_serial
+            .ok_or_else(|| anyhow::anyhow!("job {job} names no CloudBoxx serial"))?;
+        Ok(bluez::scenario(
+            &serial,
+            &key,
+            profile,
+            disconnect_after_frames,
+        ))
     }
 }
 

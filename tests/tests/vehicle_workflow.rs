@@ -10,7 +10,7 @@ use smartcontrol_cloud_api::{JobKind, JobStatus};
 use smartcontrol_core::ble::device::BasicDevice;
 use smartcontrol_core::ble::security::{DeviceIdentity, VerifyingKey};
 use smartcontrol_core::ble::transport::{LoopbackConnector, LoopbackDevice};
-use smartcontrol_core::{CoreError, JobView, SmartControl, WorkflowEvent, WorkflowOptions};
+use smartcontrol_core::{CoreError, JobView, WorkflowEvent, WorkflowOptions};
 use smartcontrol_tests::{ids, DemoCloud};
 
 struct Vehicle {
@@ -45,20 +45,6 @@ fn cloudboxx_for(c: &DemoCloud, job_id: &str) -> Vehicle {
     }
 }
 
-/// Anna's device with an installation job she claimed (and its grant).
-async fn claimed_installation(c: &DemoCloud, dir: &std::path::Path) -> (SmartControl, String) {
-    let anna = c.anna(dir).await.unwrap();
-    anna.sync().await.unwrap();
-    let job = ids(&anna, JobView::Available)
-        .unwrap()
-        .into_iter()
-        .find(|j| anna.job(j).unwrap().cloud.kind == JobKind::Installation)
-        .unwrap();
-    anna.claim(&job).unwrap();
-    anna.sync().await.unwrap();
-    (anna, job)
-}
-
 fn options() -> WorkflowOptions {
     WorkflowOptions {
         reconnect_delay: std::time::Duration::from_millis(10),
@@ -70,7 +56,7 @@ fn options() -> WorkflowOptions {
 async fn an_installation_runs_offline_and_its_report_reaches_the_provider() {
     let c = DemoCloud::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (anna, job) = claimed_installation(&c, dir.path()).await;
+    let (anna, job) = c.claimed_installation(dir.path()).await.unwrap();
     assert!(
         anna.access_grant(&job).unwrap().is_some(),
         "grant downloaded"
@@ -142,7 +128,7 @@ async fn an_installation_runs_offline_and_its_report_reaches_the_provider() {
 async fn without_a_grant_or_on_the_wrong_unit_the_workflow_stops_with_a_clear_error() {
     let c = DemoCloud::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (anna, job) = claimed_installation(&c, dir.path()).await;
+    let (anna, job) = c.claimed_installation(dir.path()).await.unwrap();
     let vehicle = cloudboxx_for(&c, &job);
 
     // The unit answers with another serial than it advertises.
@@ -167,7 +153,7 @@ async fn without_a_grant_or_on_the_wrong_unit_the_workflow_stops_with_a_clear_er
 async fn a_revoked_grant_is_refused_by_the_device() {
     let c = DemoCloud::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (anna, job) = claimed_installation(&c, dir.path()).await;
+    let (anna, job) = c.claimed_installation(dir.path()).await.unwrap();
     let vehicle = cloudboxx_for(&c, &job);
     let grant_id = anna.access_grant(&job).unwrap().unwrap().grant_id;
     let mut id = [0u8; 16];
