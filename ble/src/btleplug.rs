@@ -24,7 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::frame::{ATT_HEADER_LEN, MAX_MTU, MIN_MTU};
-use crate::transport::{Advertisement, BleChannel, BleConnector, BoxFuture, FrameWriter};
+use crate::transport::{
+    ensure_frame_fits, Advertisement, BleChannel, BleConnector, BoxFuture, FrameWriter,
+};
 use crate::uuids::{
     AdvertData, IDENTITY_CHAR_UUID, NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID,
 };
@@ -556,13 +558,7 @@ struct BtleplugWriter {
 impl FrameWriter for BtleplugWriter {
     fn write<'a>(&'a mut self, frame: &'a [u8]) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
-            if frame.len() > self.max_frame {
-                return Err(TransportError::Io(format!(
-                    "frame of {} bytes exceeds MTU - 3 = {}",
-                    frame.len(),
-                    self.max_frame
-                )));
-            }
+            ensure_frame_fits(frame, self.max_frame)?;
             if self.gone.load(Ordering::SeqCst) || self.stop.is_none() {
                 return Err(TransportError::Disconnected);
             }

@@ -42,6 +42,18 @@ pub enum TransportError {
     Io(String),
 }
 
+/// Refuses a frame larger than one ATT payload (`max_frame` = MTU - 3): every
+/// [`FrameWriter`] checks this before writing.
+pub fn ensure_frame_fits(frame: &[u8], max_frame: usize) -> Result<(), TransportError> {
+    if frame.len() > max_frame {
+        return Err(TransportError::Io(format!(
+            "frame of {} bytes exceeds MTU - 3 = {max_frame}",
+            frame.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Phone → device writes for one connection.
 pub trait FrameWriter: Send {
     /// Write one frame as an ATT Write Without Response (≤ MTU - 3 bytes).
@@ -122,13 +134,7 @@ struct ChannelWriter {
 impl FrameWriter for ChannelWriter {
     fn write<'a>(&'a mut self, frame: &'a [u8]) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
-            if frame.len() > self.max_frame {
-                return Err(TransportError::Io(format!(
-                    "frame of {} bytes exceeds MTU - 3 = {}",
-                    frame.len(),
-                    self.max_frame
-                )));
-            }
+            ensure_frame_fits(frame, self.max_frame)?;
             if let Some(n) = self.remaining.as_mut() {
                 if *n == 0 {
                     self.tx = None;

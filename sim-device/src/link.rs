@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use smartcontrol_ble::frame::{ATT_HEADER_LEN, MAX_MTU, MIN_MTU};
 use smartcontrol_ble::linktime::{LinkProfile, Phy};
-use smartcontrol_ble::transport::{BleChannel, BoxFuture, FrameWriter, TransportError};
+use smartcontrol_ble::transport::{
+    ensure_frame_fits, BleChannel, BoxFuture, FrameWriter, TransportError,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -177,13 +179,7 @@ struct LinkWriter {
 impl FrameWriter for LinkWriter {
     fn write<'a>(&'a mut self, frame: &'a [u8]) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
-            if frame.len() > self.max_frame {
-                return Err(TransportError::Io(format!(
-                    "frame of {} bytes exceeds MTU - 3 = {}",
-                    frame.len(),
-                    self.max_frame
-                )));
-            }
+            ensure_frame_fits(frame, self.max_frame)?;
             let tx = self.tx.as_ref().ok_or(TransportError::Disconnected)?;
             tx.send(frame.to_vec())
                 .map_err(|_| TransportError::Disconnected)
