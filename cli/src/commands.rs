@@ -3,7 +3,7 @@
 // Commands print their results to stdout (diagnostics to stderr).
 #![allow(clippy::print_stdout)]
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -148,15 +148,17 @@ async fn login(ctx: &Ctx, l: LoginArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-/// One line from stdin (prompted on stderr when stdin is a terminal).
+/// The password: typed at a hidden prompt (no echo) when stdin is a
+/// terminal, else one line from stdin (scripts, CI).
 fn read_password() -> Result<String, Failure> {
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!("Password: ");
-        let _ = std::io::stderr().flush();
-    }
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
+    let line = if stdin.is_terminal() {
+        rpassword::prompt_password("Password: ")?
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        line
+    };
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.is_empty() {
         return Err(Failure::bad_input(
