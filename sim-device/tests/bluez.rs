@@ -136,6 +136,13 @@ fn dbus_error(e: &zbus::Error) -> String {
     }
 }
 
+/// `e` is the BlueZ error reply `name` (e.g. `org.bluez.Error.NotConnected`).
+#[track_caller]
+fn assert_bluez_error(e: &zbus::Error, name: &str) {
+    let got = dbus_error(e);
+    assert!(got.starts_with(name), "expected {name}, got {got}");
+}
+
 type Managed = HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedVariant>>>;
 
 async fn managed(conn: &Bus) -> Managed {
@@ -436,42 +443,22 @@ async fn org_bluez_error_replies_and_connect_failure_injection() {
         .call_method("SetDiscoveryFilter", &(bad,))
         .await
         .unwrap_err();
-    assert!(
-        dbus_error(&e).starts_with("org.bluez.Error.InvalidArguments"),
-        "{}",
-        dbus_error(&e)
-    );
+    assert_bluez_error(&e, "org.bluez.Error.InvalidArguments");
     let e = adapter.call_method("StopDiscovery", &()).await.unwrap_err();
-    assert!(
-        dbus_error(&e).starts_with("org.bluez.Error.Failed"),
-        "{}",
-        dbus_error(&e)
-    );
+    assert_bluez_error(&e, "org.bluez.Error.Failed");
 
     discover(&conn, &mut sig, &dev).await;
     let e = adapter
         .call_method("StartDiscovery", &())
         .await
         .unwrap_err();
-    assert!(
-        dbus_error(&e).starts_with("org.bluez.Error.InProgress"),
-        "{}",
-        dbus_error(&e)
-    );
+    assert_bluez_error(&e, "org.bluez.Error.InProgress");
 
     let d = proxy(&conn, &dev, DEVICE1).await;
     let e = d.call_method("Disconnect", &()).await.unwrap_err();
-    assert!(
-        dbus_error(&e).starts_with("org.bluez.Error.NotConnected"),
-        "{}",
-        dbus_error(&e)
-    );
+    assert_bluez_error(&e, "org.bluez.Error.NotConnected");
     let e = d.call_method("Pair", &()).await.unwrap_err();
-    assert!(
-        dbus_error(&e).starts_with("org.bluez.Error.NotSupported"),
-        "{}",
-        dbus_error(&e)
-    );
+    assert_bluez_error(&e, "org.bluez.Error.NotSupported");
 
     // Injected connect failures, then a connection.
     sim.fail_next_connects(2, "le-connection-abort-by-local");
@@ -728,20 +715,12 @@ async fn power_off_drop_link_and_writable_properties() {
     })
     .await;
     let e = d.call_method("Connect", &()).await.unwrap_err();
-    assert!(
-        dbus_error(&e).starts_with("org.bluez.Error.NotReady"),
-        "{}",
-        dbus_error(&e)
-    );
+    assert_bluez_error(&e, "org.bluez.Error.NotReady");
     let e = adapter
         .call_method("StartDiscovery", &())
         .await
         .unwrap_err();
-    assert!(
-        dbus_error(&e).starts_with("org.bluez.Error.NotReady"),
-        "{}",
-        dbus_error(&e)
-    );
+    assert_bluez_error(&e, "org.bluez.Error.NotReady");
     adapter.set_property("Powered", true).await.unwrap();
     d.call_method("Connect", &()).await.unwrap();
 
@@ -752,9 +731,5 @@ async fn power_off_drop_link_and_writable_properties() {
     })
     .await;
     let e = d.call_method("Connect", &()).await.unwrap_err();
-    assert!(
-        dbus_error(&e).starts_with("org.bluez.Error.Failed"),
-        "{}",
-        dbus_error(&e)
-    );
+    assert_bluez_error(&e, "org.bluez.Error.Failed");
 }
