@@ -11,9 +11,13 @@ use crate::flow::{Link, LinkStats};
 use crate::frame::FrameError;
 use crate::message::{
     chunk_data_len, BindVehicle, ConfigBegin, ConfigChunk, ConfigCommit, ConfigCommitted,
-    DeviceInfo, ErrorMessage, Message, SessionReady, VehicleTest, VehicleTestId, VehicleTestResult,
+    DeviceInfo, ErrorMessage, Message, RevocationStatus, SessionReady, VehicleInfo, VehicleTest,
+    VehicleTestId, VehicleTestResult,
 };
-use crate::security::{AccessGrant, PhoneHandshake, PhoneKey, SecurityError, SessionCipher};
+use crate::security::{
+    AccessGrant, Attestation, PhoneHandshake, PhoneKey, SecurityError, SessionCipher,
+    SignedRevocationList,
+};
 use crate::transport::{BleChannel, TransportError};
 
 /// Client timing.
@@ -107,6 +111,7 @@ pub struct Connection {
     job_id: String,
     config: ClientConfig,
     inbox: VecDeque<Vec<u8>>,
+    revocation_status: Option<Result<RevocationStatus, ErrorMessage>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -127,6 +132,22 @@ impl Connection {
         phone_key: &PhoneKey,
         config: ClientConfig,
     ) -> Result<Self, ClientError> {
+        Self::handshake_with_revocations(channel, grant, job_id, phone_key, config, None).await
+    }
+
+    /// [`Connection::handshake`], first handing the device a signed
+    /// revocation list the phone holds for it (plaintext, before the Hello:
+    /// the list authenticates itself). The device's answer is kept in
+    /// [`Connection::revocation_status`]; a refused list does not stop the
+    /// session.
+    pub async fn handshake_with_revocations(
+        channel: BleChannel,
+        grant: &AccessGrant,
+        job_id: &str,
+        phone_key: &PhoneKey,
+        config: ClientConfig,
+        revocations: Option<&SignedRevocationList>,
+    ) -> Result<Self, ClientError> {
         let link = Link::new(channel.mtu)?;
         let mut conn = Self {
             channel,
@@ -139,8 +160,31 @@ impl Connection {
             job_id: job_id.to_owned(),
             config,
             inbox: VecDeque::new(),
+            revocation_status: None,
         };
         let (hs, hello) = PhoneHandshake::start(grant, job_id, phone_key)?;
+        if let Some(list) = revocations {
+            conn.link.send_message(
+                &Message::RevocationUpdate {
+                    list: list.encode(),
+                }
+                .encode(),
+            );
+            let answer = Message::decode(&conn.recv_record().await?).map_err(SecurityError::from)?;
+            conn.revocation_status = Some(match answer {
+                Message::RevocationStatus(s) => Ok(s),
+                Message::Error(e) => {
+                    tracing::warn!(code = %e.code, detail = %e.detail, "the device refused the revocation list");
+                    Err(e)
+                }
+                other => {
+                    return Err(ClientError::Protocol(format!(
+                        "expected RevocationStatus, got 0x{:02x}",
+                        other.type_byte()
+                    )))
+                }
+            });
+        }
         conn.link.send_message(&hello.encode());
         let challenge =
             match Message::decode(&conn.recv_record().await?).map_err(SecurityError::from)? {
@@ -171,6 +215,12 @@ impl Connection {
     /// What the device granted for this session.
     pub fn session(&self) -> SessionReady {
         self.ready
+    }
+
+    /// The device's answer to the revocation list handed over before the
+    /// Hello (`None`: none was handed over).
+    pub fn revocation_status(&self) -> Option<&Result<RevocationStatus, ErrorMessage>> {
+        self.revocation_status.as_ref()
     }
 
     /// Serial of the connected device.
@@ -262,6 +312,37 @@ impl Connection {
         match self.recv().await? {
             Message::DeviceInfo(i) => Ok(i),
             m => Self::unexpected("DeviceInfo", &m),
+        }
+    }
+
+    /// Read the VIN and model the vehicle itself reports.
+    pub async fn vehicle_info(&mut self) -> Result<VehicleInfo, ClientError> {
+        self.send(&Message::VehicleInfoRequest)?;
+        match self.recv().await? {
+            Message::VehicleInfo(i) => Ok(i),
+            m => Self::unexpected("VehicleInfo", &m),
+        }
+    }
+
+    /// Ask the device to sign what this session did for the job. The
+    /// signature is the cloud's to check (with the device's registered
+    /// key); the phone only decodes it.
+    pub async fn attest(&mut self) -> Result<Attestation, ClientError> {
+        self.send(&Message::AttestRequest {
+            job_id: self.job_id.clone(),
+        })?;
+        match self.recv().await? {
+            Message::Attestation { attestation } => {
+                let a = Attestation::decode(&attestation).map_err(SecurityError::from)?;
+                if a.fields.job_id != self.job_id {
+                    return Err(ClientError::Protocol(format!(
+                        "the device attested job {}, not {}",
+                        a.fields.job_id, self.job_id
+                    )));
+                }
+                Ok(a)
+            }
+            m => Self::unexpected("Attestation", &m),
         }
     }
 

@@ -18,11 +18,13 @@ use crate::frame::FrameError;
 use crate::message::{
     chunk_data_len, msg_type, BindVehicle, ConfigBegin, ConfigBeginAck, ConfigChunk,
     ConfigChunkAck, ConfigCommit, ConfigCommitted, ConfigData, ConfigDataHeader, DeviceInfo,
-    ErrorCode, HintCode, Message, Unit, VehicleTestId, VehicleTestResult,
+    ErrorCode, HintCode, Message, RevocationStatus, Unit, VehicleInfo, VehicleTestId,
+    VehicleTestResult,
 };
 use crate::security::{
-    AccessGrant, DeviceHandshake, DeviceIdentity, Established, Permissions, RevocationList,
-    SecurityError, SEALED_RECORD_TYPE,
+    AccessGrant, Attestation, AttestationFields, DeviceHandshake, DeviceIdentity,
+    DeviceRevocations, Established, Permissions, SecurityError, SignedRevocationList, SigningKey,
+    MAX_ATTESTED_TESTS, SEALED_RECORD_TYPE,
 };
 use crate::transport::{DevicePort, SharedHandler, TransportError};
 
@@ -39,11 +41,45 @@ pub enum Request {
     ConfigCommit(ConfigCommit),
     /// Reply with a [`Message::ConfigDataHeader`] and [`Message::ConfigData`]s.
     ConfigReadBack,
-    /// Bind to the vehicle (job and VIN already checked against the grant);
-    /// reply with [`Message::VehicleBound`].
+    /// Bind to the vehicle (job and, when the grant names one, VIN already
+    /// checked against the grant); the firmware refuses a VIN other than
+    /// the vehicle's own (WrongVehicle). Reply with [`Message::VehicleBound`].
     BindVehicle(BindVehicle),
     /// Run a vehicle test; reply with [`Message::VehicleTestResult`].
     VehicleTest(VehicleTestId),
+    /// Read the vehicle's own VIN and model; reply with [`Message::VehicleInfo`].
+    VehicleInfo,
+    /// Sign what the session did (job already checked against the grant);
+    /// reply with [`attest`]'s message.
+    Attest,
+}
+
+/// What this session did, as the engine saw the responses go out: what an
+/// attestation covers beside the device's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionLog {
+    /// Every vehicle test result sent in this session (the last
+    /// [`MAX_ATTESTED_TESTS`]).
+    pub tests: Vec<VehicleTestResult>,
+    /// SHA-256 of the configuration read back in this session, if any.
+    pub read_back_sha256: Option<[u8; 32]>,
+}
+
+impl SessionLog {
+    fn note(&mut self, msg: &Message) {
+        match msg {
+            Message::VehicleTestResult(r) => {
+                if self.tests.len() == MAX_ATTESTED_TESTS {
+                    self.tests.remove(0);
+                }
+                self.tests.push(*r);
+            }
+            Message::ConfigDataHeader(h) if !h.config_id.is_empty() => {
+                self.read_back_sha256 = Some(h.sha256);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Context of a request.
@@ -55,6 +91,8 @@ pub struct RequestContext<'a> {
     pub now: u64,
     /// Data bytes per [`ConfigData`] message at this connection's MTU.
     pub data_chunk_len: usize,
+    /// What this session did so far.
+    pub session: &'a SessionLog,
 }
 
 /// Firmware behaviour behind the engine.
@@ -74,7 +112,74 @@ pub fn required_permissions(request: &Request) -> Permissions {
         | Request::BindVehicle(_) => Permissions::CONFIGURE,
         Request::VehicleTest(t) if t.actuates() => Permissions::TEST | Permissions::COMMANDS,
         Request::VehicleTest(_) => Permissions::TEST,
+        Request::VehicleInfo | Request::Attest => Permissions::NONE,
     }
+}
+
+/// The device's own state an attestation reports.
+#[derive(Debug, Clone, Copy)]
+pub struct AttestedState<'a> {
+    /// VIN the device is bound to (empty: unbound).
+    pub bound_vin: &'a str,
+    /// VIN the vehicle reports (empty: none).
+    pub vehicle_vin: &'a str,
+    /// Model code the vehicle reports (empty: none).
+    pub vehicle_model: &'a str,
+    /// The active configuration.
+    pub active_config: Option<&'a StoredConfig>,
+}
+
+/// Builds and signs the attestation of one session: the firmware calls
+/// this for [`Request::Attest`] with its key, its next counter and its
+/// state. Returns the [`Message::Attestation`] reply (or an Internal error
+/// message should the fields not encode).
+pub fn attest(
+    device_key: &SigningKey,
+    serial: &str,
+    counter: u64,
+    ctx: &RequestContext<'_>,
+    state: AttestedState<'_>,
+) -> Message {
+    let fields = AttestationFields {
+        device_serial: serial.to_owned(),
+        job_id: ctx.grant.fields.job_id.clone(),
+        grant_id: ctx.grant.fields.grant_id,
+        counter,
+        device_time: ctx.now,
+        vehicle_vin: state.vehicle_vin.to_owned(),
+        vehicle_model: state.vehicle_model.to_owned(),
+        bound_vin: state.bound_vin.to_owned(),
+        config_id: state
+            .active_config
+            .map(|c| c.config_id.clone())
+            .unwrap_or_default(),
+        config_sha256: state.active_config.map(|c| c.sha256),
+        read_back_sha256: ctx.session.read_back_sha256,
+        tests: ctx.session.tests.clone(),
+    };
+    match Attestation::sign(fields, device_key) {
+        Ok(a) => Message::Attestation {
+            attestation: a.encode(),
+        },
+        Err(e) => Message::error(
+            ErrorCode::Internal,
+            msg_type::ATTEST_REQUEST,
+            format!("cannot sign the attestation: {e}"),
+        ),
+    }
+}
+
+/// The firmware's check of a BindVehicle against the vehicle it sits in:
+/// `Some(error reply)` when the vehicle reports a VIN other than the one
+/// to bind.
+pub fn check_bind_against_vehicle(b: &BindVehicle, vehicle_vin: &str) -> Option<Message> {
+    (!vehicle_vin.is_empty() && !b.vin.eq_ignore_ascii_case(vehicle_vin)).then(|| {
+        Message::error(
+            ErrorCode::WrongVehicle,
+            msg_type::BIND_VEHICLE,
+            format!("the vehicle reports VIN {vehicle_vin}, not {}", b.vin),
+        )
+    })
 }
 
 /// Engine for one BLE connection on the device.
@@ -85,6 +190,7 @@ pub struct DeviceConnection {
     session: Option<Established>,
     close_after_flush: bool,
     last_refusal: Option<SecurityError>,
+    log: SessionLog,
 }
 
 impl DeviceConnection {
@@ -96,7 +202,13 @@ impl DeviceConnection {
             session: None,
             close_after_flush: false,
             last_refusal: None,
+            log: SessionLog::default(),
         })
+    }
+
+    /// What this session did so far (for [`RequestContext::session`]).
+    pub fn session_log(&self) -> &SessionLog {
+        &self.log
     }
 
     /// The verified grant once the handshake is complete.
@@ -149,6 +261,7 @@ impl DeviceConnection {
     pub fn respond(&mut self, msg: &Message) {
         match self.session.as_mut() {
             Some(s) => {
+                self.log.note(msg);
                 let rec = s.cipher.seal_message(msg);
                 self.link.send_message(&rec);
             }
@@ -170,7 +283,7 @@ impl DeviceConnection {
         &mut self,
         att_payload: &[u8],
         now: u64,
-        revoked: &(impl RevocationList + ?Sized),
+        revocations: &mut DeviceRevocations,
         rng: &mut impl CryptoRngCore,
     ) -> Vec<Request> {
         if self.close_after_flush {
@@ -184,20 +297,53 @@ impl DeviceConnection {
                 return Vec::new();
             }
         };
-        self.on_record(&record, now, revoked, rng)
+        self.on_record(&record, now, revocations, rng)
             .into_iter()
             .collect()
+    }
+
+    /// A phone handed over a signed revocation list (plaintext before the
+    /// Hello, or sealed): apply it when it verifies and is newer, and say
+    /// where the device stands. A bad list is answered with an Error and
+    /// ends nothing.
+    fn on_revocation_update(
+        &mut self,
+        list: &[u8],
+        now: u64,
+        revocations: &mut DeviceRevocations,
+    ) {
+        let ty = msg_type::REVOCATION_UPDATE;
+        let applied = SignedRevocationList::decode(list)
+            .map_err(SecurityError::from)
+            .and_then(|l| {
+                revocations.apply(
+                    &l,
+                    self.handshake.serial(),
+                    &self.handshake.fleet_public_key(),
+                    now,
+                )
+            });
+        match applied {
+            Ok(_) => self.respond(&Message::RevocationStatus(RevocationStatus {
+                sequence: revocations.sequence(),
+                entries: u16::try_from(revocations.entries().len()).unwrap_or(u16::MAX),
+            })),
+            Err(e) => {
+                tracing::info!(error = %e, "revocation list refused");
+                self.respond(&Message::error(e.code(), ty, e.to_string()));
+            }
+        }
     }
 
     fn on_record(
         &mut self,
         record: &[u8],
         now: u64,
-        revoked: &(impl RevocationList + ?Sized),
+        revocations: &mut DeviceRevocations,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Request> {
         let Some(session) = self.session.as_mut() else {
-            return self.on_plaintext(record, now, revoked, rng);
+            return self.on_plaintext(record, now, revocations, rng);
         };
         let plaintext = match session.cipher.open(record) {
             Ok(p) => p,
@@ -228,6 +374,23 @@ impl DeviceConnection {
             Message::ConfigReadBack => Request::ConfigReadBack,
             Message::BindVehicle(b) => Request::BindVehicle(b),
             Message::VehicleTest(t) => Request::VehicleTest(t.test),
+            Message::VehicleInfoRequest => Request::VehicleInfo,
+            Message::AttestRequest { job_id } => {
+                if let Err(e) = self
+                    .session
+                    .as_ref()
+                    .map_or(Ok(()), |s| s.check_job(&job_id))
+                {
+                    self.respond(&Message::error(e.code(), ty, e.to_string()));
+                    self.last_refusal = Some(e);
+                    return None;
+                }
+                Request::Attest
+            }
+            Message::RevocationUpdate { list } => {
+                self.on_revocation_update(&list, now, revocations);
+                return None;
+            }
             other => {
                 self.respond(&Message::error(
                     ErrorCode::Unsupported,
@@ -264,7 +427,10 @@ impl DeviceConnection {
             Request::ConfigBegin(b) => session.check_job(&b.job_id)?,
             Request::BindVehicle(b) => {
                 session.check_job(&b.job_id)?;
-                if b.vin != session.grant.fields.vin {
+                // A grant without a VIN (the provider left it to the
+                // technician) leaves the check to the firmware, which
+                // binds only to the vehicle's own VIN.
+                if !session.grant.fields.vin.is_empty() && b.vin != session.grant.fields.vin {
                     return Err(SecurityError::WrongVehicle {
                         grant: session.grant.fields.vin.clone(),
                         requested: b.vin.clone(),
@@ -280,7 +446,7 @@ impl DeviceConnection {
         &mut self,
         record: &[u8],
         now: u64,
-        revoked: &(impl RevocationList + ?Sized),
+        revocations: &mut DeviceRevocations,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Request> {
         if record.first() == Some(&SEALED_RECORD_TYPE) {
@@ -299,7 +465,10 @@ impl DeviceConnection {
         };
         let ty = msg.type_byte();
         match msg {
-            Message::Hello(h) => match self.handshake.on_hello(&h, now, revoked, rng) {
+            Message::RevocationUpdate { list } => {
+                self.on_revocation_update(&list, now, revocations);
+            }
+            Message::Hello(h) => match self.handshake.on_hello(&h, now, &*revocations, rng) {
                 Ok(ch) => self.respond(&Message::Challenge(ch)),
                 Err(e) => self.refuse(e, ty),
             },
@@ -326,17 +495,18 @@ impl DeviceConnection {
         &mut self,
         att_payload: &[u8],
         now: u64,
-        revoked: &(impl RevocationList + ?Sized),
+        revocations: &mut DeviceRevocations,
         rng: &mut impl CryptoRngCore,
         handler: &mut (impl DeviceHandler + ?Sized),
     ) {
-        for req in self.on_frame(att_payload, now, revoked, rng) {
+        for req in self.on_frame(att_payload, now, revocations, rng) {
             let responses = {
                 let Some(grant) = self.grant() else { return };
                 let ctx = RequestContext {
                     grant,
                     now,
                     data_chunk_len: self.data_chunk_len(),
+                    session: &self.log,
                 };
                 handler.handle(req, &ctx)
             };
@@ -559,6 +729,12 @@ pub struct BasicDevice {
     pub config: ConfigStore,
     /// Results returned per test (missing: pass with no value).
     pub test_results: HashMap<VehicleTestId, VehicleTestResult>,
+    /// VIN and model the vehicle reports (empty: none).
+    pub vehicle: VehicleInfo,
+    /// The device's own signing key (attestations).
+    pub device_key: SigningKey,
+    /// Attestations signed so far (the counter of the next one is this + 1).
+    pub attestations: u64,
     /// Requests seen, in order.
     pub log: Vec<Request>,
 }
@@ -577,6 +753,12 @@ impl BasicDevice {
             },
             config: ConfigStore::new(256 * 1024),
             test_results: HashMap::new(),
+            vehicle: VehicleInfo {
+                vin: String::new(),
+                model: String::new(),
+            },
+            device_key: crate::security::simulated_device_key(serial),
+            attestations: 0,
             log: Vec::new(),
         }
     }
@@ -599,8 +781,27 @@ impl DeviceHandler for BasicDevice {
                 vec![Message::DeviceInfo(info)]
             }
             Request::BindVehicle(b) => {
+                if let Some(refusal) = check_bind_against_vehicle(&b, &self.vehicle.vin) {
+                    return vec![refusal];
+                }
                 self.info.bound_vin = b.vin.clone();
                 vec![Message::VehicleBound { vin: b.vin }]
+            }
+            Request::VehicleInfo => vec![Message::VehicleInfo(self.vehicle.clone())],
+            Request::Attest => {
+                self.attestations += 1;
+                vec![attest(
+                    &self.device_key,
+                    &self.info.serial,
+                    self.attestations,
+                    ctx,
+                    AttestedState {
+                        bound_vin: &self.info.bound_vin,
+                        vehicle_vin: &self.vehicle.vin,
+                        vehicle_model: &self.vehicle.model,
+                        active_config: self.config.active(),
+                    },
+                )]
             }
             Request::VehicleTest(t) => {
                 vec![Message::VehicleTestResult(
@@ -631,7 +832,7 @@ pub async fn serve(
     mut conn: DeviceConnection,
     handler: &SharedHandler,
     now: &(dyn Fn() -> u64 + Send + Sync),
-    revoked: &(dyn RevocationList + Send + Sync),
+    revocations: &std::sync::Mutex<DeviceRevocations>,
 ) -> Result<(), TransportError> {
     let mut rng = rand_core::OsRng;
     let retransmit = std::time::Duration::from_millis(300);
@@ -658,13 +859,18 @@ pub async fn serve(
             return Ok(());
         };
         let t = now();
-        for req in conn.on_frame(&bytes, t, revoked, &mut rng) {
+        let requests = {
+            let mut revocations = revocations.lock().unwrap_or_else(|p| p.into_inner());
+            conn.on_frame(&bytes, t, &mut revocations, &mut rng)
+        };
+        for req in requests {
             let responses = {
                 let Some(grant) = conn.grant() else { break };
                 let ctx = RequestContext {
                     grant,
                     now: t,
                     data_chunk_len: conn.data_chunk_len(),
+                    session: &conn.log,
                 };
                 handler.lock().await.handle(req, &ctx)
             };

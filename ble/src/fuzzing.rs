@@ -4,7 +4,6 @@
 //!
 //! Each target must return without panicking for any input.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
@@ -13,7 +12,11 @@ use crate::device::{BasicDevice, DeviceConnection};
 use crate::flow::Link;
 use crate::frame::{Fragmenter, Frame, Reassembler};
 use crate::message::{Message, VehicleTestId};
-use crate::security::{AccessGrant, DeviceIdentity, GrantFields, Permissions, SessionCipher};
+use crate::security::{
+    simulated_device_key, AccessGrant, Attestation, AttestationFields, DeviceIdentity,
+    DeviceRevocations, GrantFields, Permissions, RevocationListFields, RevokedGrant,
+    SessionCipher, SignedRevocationList,
+};
 use crate::uuids::AdvertData;
 
 /// A named fuzz target.
@@ -28,6 +31,8 @@ pub const TARGETS: &[Target] = &[
     ("handshake", fuzz_handshake),
     ("advert", fuzz_advert),
     ("session", fuzz_session),
+    ("revocations", fuzz_revocations),
+    ("attestation", fuzz_attestation),
 ];
 
 /// Frame decoder; a decoded frame must re-encode to the same bytes.
@@ -70,6 +75,24 @@ pub fn fuzz_grant(data: &[u8]) {
     }
 }
 
+/// Revocation list decoder, verification and application to a device's
+/// store (what a phone or the cellular link hands the device).
+pub fn fuzz_revocations(data: &[u8]) {
+    if let Ok(l) = SignedRevocationList::decode(data) {
+        assert_eq!(l.encode(), data, "revocation list re-encoding differs");
+        let mut store = DeviceRevocations::new();
+        let _ = store.apply(&l, "CBX-FUZZ", &fleet_key().verifying_key(), 1_700_000_000);
+    }
+}
+
+/// Attestation decoder and verification (what the cloud reads from a phone).
+pub fn fuzz_attestation(data: &[u8]) {
+    if let Ok(a) = Attestation::decode(data) {
+        assert_eq!(a.encode(), data, "attestation re-encoding differs");
+        let _ = a.verify(&simulated_device_key("CBX-FUZZ").verifying_key());
+    }
+}
+
 /// Advertisement decoder.
 pub fn fuzz_advert(data: &[u8]) {
     let _ = AdvertData::decode(data);
@@ -87,7 +110,7 @@ pub fn fuzz_handshake(data: &[u8]) {
         return;
     };
     let mut handler = BasicDevice::new("CBX-FUZZ");
-    let revoked: HashSet<[u8; 16]> = HashSet::new();
+    let mut revoked = DeviceRevocations::new();
     let Ok(frag) = Fragmenter::new(64) else {
         return;
     };
@@ -101,7 +124,7 @@ pub fn fuzz_handshake(data: &[u8]) {
             dev.on_frame_with(
                 &frame,
                 1_700_000_000,
-                &revoked,
+                &mut revoked,
                 &mut rand_core::OsRng,
                 &mut handler,
             );
@@ -121,14 +144,14 @@ pub fn fuzz_session(data: &[u8]) {
         return;
     };
     let mut handler = BasicDevice::new("CBX-FUZZ");
-    let revoked: HashSet<[u8; 16]> = HashSet::new();
+    let mut revoked = DeviceRevocations::new();
     phone_link.send_message(&cipher.seal(data));
     phone_link.send_message(data);
     while let Some(frame) = phone_link.poll_transmit() {
         dev.on_frame_with(
             &frame,
             1_700_000_000,
-            &revoked,
+            &mut revoked,
             &mut rand_core::OsRng,
             &mut handler,
         );
@@ -150,12 +173,12 @@ pub fn session_pair() -> Option<(DeviceConnection, Link, SessionCipher)> {
     };
     let mut dev = DeviceConnection::new(identity, 64).ok()?;
     let mut link = Link::new(64).ok()?;
-    let revoked: HashSet<[u8; 16]> = HashSet::new();
+    let mut revoked = DeviceRevocations::new();
     let (hs, hello) = crate::security::PhoneHandshake::start(&grant, "job-1", &phone).ok()?;
     link.send_message(&hello.encode());
-    let pump = |link: &mut Link, dev: &mut DeviceConnection| -> Option<Vec<u8>> {
+    let mut pump = |link: &mut Link, dev: &mut DeviceConnection| -> Option<Vec<u8>> {
         while let Some(f) = link.poll_transmit() {
-            let _ = dev.on_frame(&f, 1_700_000_000, &revoked, &mut rand_core::OsRng);
+            let _ = dev.on_frame(&f, 1_700_000_000, &mut revoked, &mut rand_core::OsRng);
         }
         let mut got = None;
         while let Some(f) = dev.poll_transmit() {
@@ -165,7 +188,7 @@ pub fn session_pair() -> Option<(DeviceConnection, Link, SessionCipher)> {
         }
         // Deliver the phone's ACKs.
         while let Some(f) = link.poll_transmit() {
-            let _ = dev.on_frame(&f, 1_700_000_000, &revoked, &mut rand_core::OsRng);
+            let _ = dev.on_frame(&f, 1_700_000_000, &mut revoked, &mut rand_core::OsRng);
         }
         got
     };
@@ -219,8 +242,46 @@ pub fn corpus() -> Vec<Vec<u8>> {
         out.push(framed);
         out.push(enc);
     }
+    if let Ok(l) = SignedRevocationList::sign(
+        RevocationListFields {
+            device_serial: "CBX-FUZZ".into(),
+            sequence: 3,
+            issued_at: 1_700_000_000,
+            entries: vec![RevokedGrant {
+                grant_id: [1; 16],
+                not_after: 1_800_000_000,
+            }],
+        },
+        &fleet_key(),
+    ) {
+        out.push(l.encode());
+        out.push(Message::RevocationUpdate { list: l.encode() }.encode());
+    }
+    if let Ok(a) = Attestation::sign(
+        AttestationFields {
+            device_serial: "CBX-FUZZ".into(),
+            job_id: "job-1".into(),
+            grant_id: [1; 16],
+            counter: 1,
+            device_time: 1_700_000_000,
+            vehicle_vin: "WVWZZZ1JZXW000001".into(),
+            vehicle_model: "vw-golf8".into(),
+            bound_vin: "WVWZZZ1JZXW000001".into(),
+            config_id: "c".into(),
+            config_sha256: Some([2; 32]),
+            read_back_sha256: None,
+            tests: Vec::new(),
+        },
+        &simulated_device_key("CBX-FUZZ"),
+    ) {
+        out.push(a.encode());
+    }
     for m in [
         Message::DeviceInfoRequest,
+        Message::VehicleInfoRequest,
+        Message::AttestRequest {
+            job_id: "job-1".into(),
+        },
         Message::ConfigReadBack,
         Message::VehicleTest(crate::message::VehicleTest {
             test: VehicleTestId::DoorsClosed,

@@ -18,8 +18,12 @@ pub mod msg_type {
     pub const CHALLENGE: u8 = 0x02;
     pub const FINISH: u8 = 0x03;
     pub const SESSION_READY: u8 = 0x04;
+    pub const REVOCATION_UPDATE: u8 = 0x05;
+    pub const REVOCATION_STATUS: u8 = 0x06;
     pub const DEVICE_INFO_REQUEST: u8 = 0x10;
     pub const DEVICE_INFO: u8 = 0x11;
+    pub const VEHICLE_INFO_REQUEST: u8 = 0x12;
+    pub const VEHICLE_INFO: u8 = 0x13;
     pub const CONFIG_BEGIN: u8 = 0x20;
     pub const CONFIG_BEGIN_ACK: u8 = 0x21;
     pub const CONFIG_CHUNK: u8 = 0x22;
@@ -33,6 +37,8 @@ pub mod msg_type {
     pub const VEHICLE_BOUND: u8 = 0x31;
     pub const VEHICLE_TEST: u8 = 0x40;
     pub const VEHICLE_TEST_RESULT: u8 = 0x41;
+    pub const ATTEST_REQUEST: u8 = 0x50;
+    pub const ATTESTATION: u8 = 0x51;
     pub const ERROR: u8 = 0x7E;
 }
 
@@ -95,6 +101,27 @@ pub struct DeviceInfo {
     pub bound_vin: String,
     /// Id of the active configuration; empty when none.
     pub active_config_id: String,
+}
+
+/// Device → phone: the vehicle's own identity, as the CloudBoxx reads it
+/// from the vehicle bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VehicleInfo {
+    /// VIN the vehicle reports; empty when it reports none.
+    pub vin: String,
+    /// Model code the vehicle reports (a catalogue id); empty when it
+    /// reports none.
+    pub model: String,
+}
+
+/// Device → phone: the device's revocation list after a
+/// [`Message::RevocationUpdate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationStatus {
+    /// Sequence of the newest list the device has applied (0: none).
+    pub sequence: u64,
+    /// Revoked grants the device holds now (expired ones pruned).
+    pub entries: u16,
 }
 
 /// Phone → device: start (or resume) a configuration transfer.
@@ -556,10 +583,22 @@ pub enum Message {
     Finish(Finish),
     /// See [`SessionReady`].
     SessionReady(SessionReady),
+    /// Phone → device, plaintext before Hello or sealed: a signed
+    /// revocation list (`security::SignedRevocationList` encoding).
+    RevocationUpdate {
+        /// The encoded, fleet-signed list.
+        list: Vec<u8>,
+    },
+    /// See [`RevocationStatus`].
+    RevocationStatus(RevocationStatus),
     /// Phone → device: ask for [`DeviceInfo`].
     DeviceInfoRequest,
     /// See [`DeviceInfo`].
     DeviceInfo(DeviceInfo),
+    /// Phone → device: ask for [`VehicleInfo`].
+    VehicleInfoRequest,
+    /// See [`VehicleInfo`].
+    VehicleInfo(VehicleInfo),
     /// See [`ConfigBegin`].
     ConfigBegin(ConfigBegin),
     /// See [`ConfigBeginAck`].
@@ -589,6 +628,17 @@ pub enum Message {
     VehicleTest(VehicleTest),
     /// See [`VehicleTestResult`].
     VehicleTestResult(VehicleTestResult),
+    /// Phone → device: sign what this session did for the job.
+    AttestRequest {
+        /// Job id; must equal the session grant's.
+        job_id: String,
+    },
+    /// Device → phone: the signed attestation
+    /// (`security::Attestation` encoding).
+    Attestation {
+        /// The encoded attestation with the device's signature.
+        attestation: Vec<u8>,
+    },
     /// See [`ErrorMessage`].
     Error(ErrorMessage),
 }
@@ -602,8 +652,12 @@ impl Message {
             Message::Challenge(_) => CHALLENGE,
             Message::Finish(_) => FINISH,
             Message::SessionReady(_) => SESSION_READY,
+            Message::RevocationUpdate { .. } => REVOCATION_UPDATE,
+            Message::RevocationStatus(_) => REVOCATION_STATUS,
             Message::DeviceInfoRequest => DEVICE_INFO_REQUEST,
             Message::DeviceInfo(_) => DEVICE_INFO,
+            Message::VehicleInfoRequest => VEHICLE_INFO_REQUEST,
+            Message::VehicleInfo(_) => VEHICLE_INFO,
             Message::ConfigBegin(_) => CONFIG_BEGIN,
             Message::ConfigBeginAck(_) => CONFIG_BEGIN_ACK,
             Message::ConfigChunk(_) => CONFIG_CHUNK,
@@ -617,6 +671,8 @@ impl Message {
             Message::VehicleBound { .. } => VEHICLE_BOUND,
             Message::VehicleTest(_) => VEHICLE_TEST,
             Message::VehicleTestResult(_) => VEHICLE_TEST_RESULT,
+            Message::AttestRequest { .. } => ATTEST_REQUEST,
+            Message::Attestation { .. } => ATTESTATION,
             Message::Error(_) => ERROR,
         }
     }
@@ -653,7 +709,24 @@ impl Message {
             Message::SessionReady(m) => {
                 w.u8(m.permissions).u64(m.not_after);
             }
-            Message::DeviceInfoRequest | Message::ConfigReadBack => {}
+            Message::DeviceInfoRequest
+            | Message::ConfigReadBack
+            | Message::VehicleInfoRequest => {}
+            Message::RevocationUpdate { list } => {
+                w.blob16(list);
+            }
+            Message::RevocationStatus(m) => {
+                w.u64(m.sequence).u16(m.entries);
+            }
+            Message::VehicleInfo(m) => {
+                w.str8(&m.vin).str8(&m.model);
+            }
+            Message::AttestRequest { job_id } => {
+                w.str8(job_id);
+            }
+            Message::Attestation { attestation } => {
+                w.blob16(attestation);
+            }
             Message::DeviceInfo(m) => {
                 w.str8(&m.serial)
                     .str8(&m.firmware_version)
@@ -738,6 +811,24 @@ impl Message {
                 permissions: r.u8("permissions")?,
                 not_after: r.u64("not_after")?,
             }),
+            REVOCATION_UPDATE => Message::RevocationUpdate {
+                list: r.blob16("list")?,
+            },
+            REVOCATION_STATUS => Message::RevocationStatus(RevocationStatus {
+                sequence: r.u64("sequence")?,
+                entries: r.u16("entries")?,
+            }),
+            VEHICLE_INFO_REQUEST => Message::VehicleInfoRequest,
+            VEHICLE_INFO => Message::VehicleInfo(VehicleInfo {
+                vin: r.str8("vin")?,
+                model: r.str8("model")?,
+            }),
+            ATTEST_REQUEST => Message::AttestRequest {
+                job_id: r.str8("job_id")?,
+            },
+            ATTESTATION => Message::Attestation {
+                attestation: r.blob16("attestation")?,
+            },
             DEVICE_INFO_REQUEST => Message::DeviceInfoRequest,
             DEVICE_INFO => Message::DeviceInfo(DeviceInfo {
                 serial: r.str8("serial")?,

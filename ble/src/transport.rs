@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use crate::device::{serve, DeviceConnection, DeviceHandler};
 use crate::message::PROTOCOL_VERSION;
-use crate::security::{DeviceIdentity, RevocationList};
+use crate::security::{DeviceIdentity, DeviceRevocations};
 use crate::uuids::AdvertData;
 
 /// A boxed, sendable future.
@@ -198,22 +198,15 @@ pub struct LoopbackDevice {
     pub identity: DeviceIdentity,
     /// Firmware behaviour (persists across connections).
     pub handler: SharedHandler,
-    /// Revoked grant ids.
-    pub revoked: Arc<std::sync::Mutex<Vec<[u8; 16]>>>,
+    /// The device's revocations (shared by its connections; phones update
+    /// them with signed lists).
+    pub revocations: Arc<std::sync::Mutex<DeviceRevocations>>,
     /// Device clock.
     pub clock: DeviceClock,
     /// ATT MTU negotiated on connect.
     pub mtu: usize,
     /// Cut the next connection after this many phone writes (one-shot).
     pub drop_next_after_writes: Arc<std::sync::Mutex<Option<usize>>>,
-}
-
-struct RevokedSnapshot(Vec<[u8; 16]>);
-
-impl RevocationList for RevokedSnapshot {
-    fn is_revoked(&self, grant_id: &[u8; 16]) -> bool {
-        self.0.contains(grant_id)
-    }
 }
 
 /// In-process [`BleConnector`]: each connect spawns a tokio task running the
@@ -279,11 +272,9 @@ impl BleConnector for LoopbackConnector {
             let conn = DeviceConnection::new(dev.identity.clone(), port.mtu)
                 .map_err(|e| TransportError::Io(e.to_string()))?;
             tokio::spawn(async move {
-                let revoked =
-                    RevokedSnapshot(dev.revoked.lock().map(|r| r.clone()).unwrap_or_default());
                 let clock = dev.clock.clone();
                 let now = move || clock();
-                if let Err(e) = serve(port, conn, &dev.handler, &now, &revoked).await {
+                if let Err(e) = serve(port, conn, &dev.handler, &now, &dev.revocations).await {
                     tracing::debug!(error = %e, "loopback device connection ended");
                 }
             });

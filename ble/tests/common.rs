@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use smartcontrol_ble::device::BasicDevice;
 use smartcontrol_ble::security::{
-    AccessGrant, DeviceIdentity, GrantFields, Permissions, PhoneKey, SigningKey,
+    AccessGrant, DeviceIdentity, DeviceRevocations, GrantFields, Permissions, PhoneKey,
+    SigningKey,
 };
 use smartcontrol_ble::transport::{LoopbackConnector, LoopbackDevice};
 
@@ -58,7 +59,7 @@ pub fn rig(mtu: usize) -> Rig {
     let entry = LoopbackDevice {
         identity: identity(),
         handler: device.clone(),
-        revoked: Arc::new(std::sync::Mutex::new(Vec::new())),
+        revocations: Arc::new(std::sync::Mutex::new(DeviceRevocations::new())),
         clock: Arc::new(|| NOW),
         mtu,
         drop_next_after_writes: Arc::new(std::sync::Mutex::new(None)),

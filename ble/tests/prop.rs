@@ -57,6 +57,14 @@ fn message() -> impl Strategy<Value = Message> {
             not_after: n
         })),
         Just(Message::DeviceInfoRequest),
+        blob().prop_map(|list| Message::RevocationUpdate { list }),
+        (any::<u64>(), any::<u16>()).prop_map(|(sequence, entries)| {
+            Message::RevocationStatus(RevocationStatus { sequence, entries })
+        }),
+        Just(Message::VehicleInfoRequest),
+        (s8(), s8()).prop_map(|(vin, model)| Message::VehicleInfo(VehicleInfo { vin, model })),
+        s8().prop_map(|job_id| Message::AttestRequest { job_id }),
+        blob().prop_map(|attestation| Message::Attestation { attestation }),
         (s8(), s8(), s8(), any::<u16>(), s8(), s8()).prop_map(|(a, b, c, d, e, f)| {
             Message::DeviceInfo(DeviceInfo {
                 serial: a,

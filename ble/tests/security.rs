@@ -12,7 +12,8 @@ use smartcontrol_ble::message::{
     BindVehicle, ConfigBegin, Finish, Hello, Message, VehicleTest, VehicleTestId, PROTOCOL_VERSION,
 };
 use smartcontrol_ble::security::{
-    AccessGrant, PhoneHandshake, PhoneKey, SecurityError, SessionCipher, SigningKey,
+    AccessGrant, DeviceRevocations, PhoneHandshake, PhoneKey, SecurityError, SessionCipher,
+    SigningKey,
 };
 use smartcontrol_ble::{DeviceConnection, ErrorCode, GrantFields, Permissions};
 
@@ -32,9 +33,10 @@ fn exchange(
 ) -> Vec<Vec<u8>> {
     phone.link.send_message(record);
     let mut replies = Vec::new();
+    let mut revoked = DeviceRevocations::with_ids(revoked.iter().copied());
     for _ in 0..8 {
         while let Some(f) = phone.link.poll_transmit() {
-            let _ = dev.on_frame(&f, now, revoked, &mut OsRng);
+            let _ = dev.on_frame(&f, now, &mut revoked, &mut OsRng);
         }
         while let Some(f) = dev.poll_transmit() {
             if let Ok(Some(m)) = phone.link.handle_frame(&f) {

@@ -5,7 +5,10 @@ mod common;
 
 use common::*;
 use sha2::{Digest, Sha256};
-use smartcontrol_ble::message::{HintCode, Unit, VehicleTestId, VehicleTestResult};
+use smartcontrol_ble::message::{HintCode, Unit, VehicleInfo, VehicleTestId, VehicleTestResult};
+use smartcontrol_ble::security::{
+    AccessGrant, RevocationListFields, RevokedGrant, SignedRevocationList,
+};
 use smartcontrol_ble::transport::BleConnector;
 use smartcontrol_ble::{ClientConfig, ClientError, Connection, ErrorCode};
 
@@ -213,4 +216,149 @@ async fn unknown_device_is_not_found() {
             .len(),
         1
     );
+}
+
+fn revocation_list(sequence: u64, ids: &[[u8; 16]]) -> SignedRevocationList {
+    SignedRevocationList::sign(
+        RevocationListFields {
+            device_serial: SERIAL.into(),
+            sequence,
+            issued_at: NOW,
+            entries: ids
+                .iter()
+                .map(|id| RevokedGrant {
+                    grant_id: *id,
+                    not_after: NOW + 3600,
+                })
+                .collect(),
+        },
+        &fleet(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_device_signs_what_the_session_did() {
+    let rig = rig(247);
+    rig.device.lock().await.vehicle = VehicleInfo {
+        vin: VIN.into(),
+        model: "vw-golf8".into(),
+    };
+    let mut conn = connect(&rig).await;
+    assert_eq!(conn.vehicle_info().await.unwrap().vin, VIN);
+    conn.bind_vehicle(VIN).await.unwrap();
+    let cfg = config(5000, 4);
+    conn.write_config("cfg-9", &cfg, &mut |_| {}).await.unwrap();
+    let snap = conn.read_config().await.unwrap();
+    let door = conn.run_test(VehicleTestId::DoorsClosed).await.unwrap();
+    let att = conn.attest().await.unwrap();
+    let key = rig.device.lock().await.device_key.verifying_key();
+    att.verify(&key).unwrap();
+    let f = &att.fields;
+    assert_eq!(
+        (f.device_serial.as_str(), f.job_id.as_str()),
+        (SERIAL, JOB)
+    );
+    assert_eq!(f.grant_id, grant().fields.grant_id);
+    assert_eq!((f.bound_vin.as_str(), f.vehicle_vin.as_str()), (VIN, VIN));
+    assert_eq!(f.vehicle_model, "vw-golf8");
+    assert_eq!(f.config_id, "cfg-9");
+    let digest: [u8; 32] = Sha256::digest(&cfg).into();
+    assert_eq!(f.config_sha256, Some(digest));
+    assert_eq!(f.read_back_sha256, Some(snap.sha256));
+    assert_eq!(f.tests, vec![door]);
+    assert_eq!(f.counter, 1);
+    // A new session starts with an empty log and the next counter.
+    conn.close().await.unwrap();
+    let mut conn = connect(&rig).await;
+    let att2 = conn.attest().await.unwrap();
+    assert_eq!(att2.fields.counter, 2);
+    assert!(att2.fields.tests.is_empty() && att2.fields.read_back_sha256.is_none());
+    assert_eq!(att2.fields.config_sha256, Some(digest), "state persists");
+}
+
+#[tokio::test]
+async fn binding_follows_the_vehicle_when_the_grant_names_no_vin() {
+    let rig = rig(185);
+    rig.device.lock().await.vehicle.vin = VIN.into();
+    let mut f = fields(&phone());
+    f.vin = String::new();
+    let open_grant = AccessGrant::sign(f, &fleet()).unwrap();
+    let ch = rig.connector.connect(SERIAL).await.unwrap();
+    let mut conn = Connection::handshake(ch, &open_grant, JOB, &phone(), ClientConfig::default())
+        .await
+        .unwrap();
+    let err = conn.bind_vehicle("WVWZZZ1JZXW999999").await.unwrap_err();
+    assert_eq!(err.device_code(), Some(ErrorCode::WrongVehicle), "{err}");
+    assert!(err.to_string().contains(VIN), "{err}");
+    assert_eq!(conn.bind_vehicle(VIN).await.unwrap(), VIN);
+}
+
+#[tokio::test]
+async fn a_phone_hands_over_a_revocation_list_before_the_hello() {
+    let rig = rig(185);
+    let stolen = {
+        let mut f = fields(&phone());
+        f.grant_id = [0x22; 16];
+        AccessGrant::sign(f, &fleet()).unwrap()
+    };
+    // The holder of a fresh grant hands over the list that revokes the old one.
+    let ch = rig.connector.connect(SERIAL).await.unwrap();
+    let list = revocation_list(4, &[[0x22; 16]]);
+    let conn = Connection::handshake_with_revocations(
+        ch,
+        &grant(),
+        JOB,
+        &phone(),
+        ClientConfig::default(),
+        Some(&list),
+    )
+    .await
+    .unwrap();
+    let status = conn.revocation_status().cloned().unwrap().unwrap();
+    assert_eq!((status.sequence, status.entries), (4, 1));
+    conn.close().await.unwrap();
+    // The revoked grant no longer opens the unit.
+    let ch = rig.connector.connect(SERIAL).await.unwrap();
+    let err = Connection::handshake(ch, &stolen, JOB, &phone(), ClientConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.device_code(), Some(ErrorCode::Revoked), "{err}");
+    // An older list cannot undo it, a forged one is refused, and neither
+    // stops the session of the phone that handed it over.
+    let mut forged = revocation_list(9, &[]);
+    forged.signature[0] ^= 1;
+    for (list, expect_err) in [(revocation_list(3, &[]), false), (forged, true)] {
+        let ch = rig.connector.connect(SERIAL).await.unwrap();
+        let mut conn = Connection::handshake_with_revocations(
+            ch,
+            &grant(),
+            JOB,
+            &phone(),
+            ClientConfig::default(),
+            Some(&list),
+        )
+        .await
+        .unwrap();
+        match conn.revocation_status().cloned().unwrap() {
+            Ok(s) => {
+                assert!(!expect_err);
+                assert_eq!(s.sequence, 4);
+            }
+            Err(e) => {
+                assert!(expect_err);
+                assert_eq!(e.code, ErrorCode::BadSignature);
+            }
+        }
+        conn.device_info().await.unwrap();
+        conn.close().await.unwrap();
+    }
+    assert!(rig
+        .entry
+        .revocations
+        .lock()
+        .unwrap()
+        .entries()
+        .iter()
+        .any(|e| e.grant_id == [0x22; 16]));
 }

@@ -1,8 +1,15 @@
-//! Wire types of the fleet cloud's technician API (`/api/v1/...`).
+//! The contract of the app and the fleet cloud: wire types of the
+//! technician API (`/api/v1/...`) and the pure rules both sides must apply
+//! alike.
 //!
 //! This crate is the one place the app core (`smartcontrol-core`) and the
 //! simulated cloud (`smartcontrol-sim-cloud`) share: JSON shapes of requests
-//! and responses, and the string enums of the job model. It holds no logic.
+//! and responses, the string enums of the job model, and three small rule
+//! books that must never differ between phone and cloud: [`work`] (a job's
+//! required work and how a device attestation proves it), [`site`] (what a
+//! technician may enter on site and how it is validated) and
+//! [`configuration`] (the configuration bytes a job asks for). It does no
+//! I/O.
 //!
 //! Forward compatibility: every enum a server may extend (`JobKind`,
 //! `JobStatus`, `CentralLockConnectionType`, ...) keeps values it does not know
@@ -25,6 +32,23 @@ pub const ACTIONS_PATH: &str = "/api/v1/technician/actions";
 pub const MAX_ACTIONS_PER_PUSH: usize = 200;
 /// Most jobs the cloud returns in one page of changes.
 pub const MAX_CHANGES_PAGE: usize = 10_000;
+/// `GET` -> [`site::VehicleCatalogue`]: the vehicle model catalogue.
+pub const VEHICLE_MODELS_PATH: &str = "/api/v1/technician/vehicle-models";
+/// Query parameter of [`CHANGES_PATH`]: the grant ids the phone holds,
+/// comma-separated. The cloud answers with the grants it lacks (new or
+/// renewed) and lists held ones that are no longer valid in
+/// [`ChangesResponse::revoked_grants`].
+pub const HELD_GRANTS_PARAM: &str = "grants";
+/// Query parameter of [`CHANGES_PATH`]: `SERIAL:SEQUENCE` of each
+/// revocation list the phone holds, comma-separated; the cloud sends newer
+/// lists for the devices of the technician's running jobs.
+pub const HELD_REVOCATIONS_PARAM: &str = "revocations";
+
+/// `GET /api/v1/devices/{serial}/revocation-list` (what a CloudBoxx fetches
+/// over its own cellular link; no token: the list is signed).
+pub fn device_revocation_list_path(serial: &str) -> String {
+    format!("/api/v1/devices/{serial}/revocation-list")
+}
 
 /// Declares a string enum that keeps unknown values (`Other`) instead of
 /// rejecting them, serialised as its wire string.
@@ -80,6 +104,13 @@ macro_rules! open_enum {
         }
     };
 }
+
+pub mod configuration;
+pub mod site;
+pub mod work;
+
+pub use site::{SiteData, SiteField};
+pub use work::{JobRequirements, MissingWork, RequiredStep};
 
 open_enum! {
     /// What the technician is asked to do.
@@ -197,13 +228,80 @@ pub struct Job {
     /// Required when the job FAILED.
     #[serde(default)]
     pub failure_comment: Option<String>,
-    /// Vehicle tests must pass before the job may SUCCEED.
+    /// Vehicle tests must pass before the job may SUCCEED (whether
+    /// `requirements.vehicle_tests` is non-empty; kept for older apps).
     #[serde(default)]
     pub vehicle_tests_required: bool,
+    /// What must be done before the job may SUCCEED.
+    #[serde(default)]
+    pub requirements: JobRequirements,
+    /// What technicians entered where the provider left a specification
+    /// empty (as the cloud accepted it).
+    #[serde(default)]
+    pub site_data: SiteData,
     /// Monotonic version; every change on the cloud increments it.
     pub version: i64,
     /// RFC 3339 time of the last change on the cloud.
     pub updated_at: String,
+}
+
+impl Job {
+    /// The job as it stands on site: every specification the provider left
+    /// empty filled with what the technician entered (the provider's value
+    /// always wins). Configuration, grants, requirements and lists read this.
+    pub fn effective(&self) -> Job {
+        let mut j = self.clone();
+        let s = &self.site_data;
+        if j.vin.is_none() {
+            j.vin.clone_from(&s.vin);
+        }
+        if j.license_plate.is_none() {
+            j.license_plate.clone_from(&s.license_plate);
+        }
+        if j.vehicle_model.is_none() {
+            j.vehicle_model.clone_from(&s.vehicle_model);
+        }
+        if j.central_lock_connection_type.is_none() {
+            j.central_lock_connection_type
+                .clone_from(&s.central_lock_connection_type);
+        }
+        if j.cloudboxx_serial.is_none() {
+            j.cloudboxx_serial.clone_from(&s.cloudboxx_serial);
+        }
+        for (k, v) in &s.master_data {
+            j.master_data.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        j
+    }
+
+    /// Whether the provider specified `field` (then the technician cannot
+    /// enter it).
+    pub fn specified_by_provider(&self, field: &SiteField) -> bool {
+        match field {
+            SiteField::Vin => self.vin.is_some(),
+            SiteField::LicensePlate => self.license_plate.is_some(),
+            SiteField::VehicleModel => self.vehicle_model.is_some(),
+            SiteField::CentralLockConnectionType => self.central_lock_connection_type.is_some(),
+            SiteField::CloudboxxSerial => self.cloudboxx_serial.is_some(),
+            SiteField::MasterData(k) => self.master_data.contains_key(k),
+        }
+    }
+
+    /// The specifications the provider left to the technician that are not
+    /// filled in yet (master data is always open for new keys, so it is
+    /// not listed).
+    pub fn open_fields(&self) -> Vec<SiteField> {
+        [
+            SiteField::Vin,
+            SiteField::LicensePlate,
+            SiteField::VehicleModel,
+            SiteField::CentralLockConnectionType,
+            SiteField::CloudboxxSerial,
+        ]
+        .into_iter()
+        .filter(|f| !self.specified_by_provider(f) && !self.effective().specified_by_provider(f))
+        .collect()
+    }
 }
 
 /// A vehicle model from the provider's catalogue.
@@ -290,9 +388,34 @@ pub struct ChangesResponse {
     /// More changes wait: ask again with `cursor`.
     #[serde(default)]
     pub has_more: bool,
-    /// Access grants for the technician's RUNNING jobs among `jobs`.
+    /// Access grants for the technician's RUNNING jobs the phone does not
+    /// hold yet (new, renewed before expiry, or re-issued), whichever page
+    /// the jobs are on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<AccessGrantEnvelope>,
+    /// Grants the phone said it holds that no longer open anything
+    /// (revoked, ended, expired): erase them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_grants: Vec<String>,
+    /// Signed revocation lists, newer than the phone's, of the devices of
+    /// the technician's running jobs: the phone hands them to the device
+    /// when it connects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocation_lists: Vec<RevocationListEnvelope>,
+    /// Version of the vehicle catalogue ([`VEHICLE_MODELS_PATH`]); fetch it
+    /// when it differs from the one held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue_version: Option<i64>,
+}
+
+/// A device's signed revocation list as it travels in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationListEnvelope {
+    pub device_serial: String,
+    /// As inside the signed list.
+    pub sequence: u64,
+    /// The encoded, fleet-signed list (hex), exactly as handed to the device.
+    pub list: String,
 }
 
 /// A job that the technician can no longer see, and why.
@@ -339,6 +462,9 @@ pub enum Action {
         #[serde(default)]
         report: JobReport,
     },
+    /// Fill in specifications the provider left empty, on one's RUNNING
+    /// job (see [`site`]).
+    EnterSiteData { data: SiteData },
 }
 
 impl Action {
@@ -351,6 +477,7 @@ impl Action {
             Action::StartInstallation => "START_INSTALLATION",
             Action::CompleteSucceeded { .. } => "COMPLETE_SUCCEEDED",
             Action::CompleteFailed { .. } => "COMPLETE_FAILED",
+            Action::EnterSiteData { .. } => "ENTER_SITE_DATA",
         }
     }
 }
@@ -369,6 +496,11 @@ pub struct JobReport {
     /// Outcome of each step of the on-vehicle workflow, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<WorkflowStepReport>,
+    /// The CloudBoxx's signed attestation of the latest run (hex of
+    /// `smartcontrol_ble::security::Attestation`): what the cloud trusts
+    /// instead of `vehicle_tests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
 }
 
 /// The CloudBoxx of a job, as reported by the device itself.
@@ -491,6 +623,15 @@ open_enum! {
         Invalid => "INVALID",
         /// Required vehicle tests have not passed.
         VehicleTestsRequired => "VEHICLE_TESTS_REQUIRED",
+        /// Required work (steps or tests) is missing in the latest run.
+        RequirementsNotMet => "REQUIREMENTS_NOT_MET",
+        /// The device's attestation is missing, forged, replayed or not of
+        /// the job's unit.
+        UntrustedResults => "UNTRUSTED_RESULTS",
+        /// The technician tried to enter a value the provider specified.
+        SpecifiedByProvider => "SPECIFIED_BY_PROVIDER",
+        /// The CloudBoxx serial is not registered in the job's fleet.
+        UnknownDevice => "UNKNOWN_DEVICE",
         /// An earlier action on the same job in this batch was rejected.
         PrecedingActionRejected => "PRECEDING_ACTION_REJECTED",
     }
@@ -500,7 +641,8 @@ open_enum! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// Machine-readable: `invalid_credentials`, `totp_required`,
-    /// `invalid_totp`, `unauthorized`, `token_expired`, `forbidden`,
+    /// `invalid_totp`, `unauthorized`, `token_expired`, `account_removed`
+    /// (the account or its company was deleted), `forbidden`,
     /// `not_found`, `bad_request`, `conflict`, `too_many_items`, `internal`.
     pub error: String,
     /// For people.

@@ -213,27 +213,11 @@ impl AccessGrant {
 
     /// Lower-case hex of [`AccessGrant::encode`] (for JSON transport).
     pub fn to_hex(&self) -> String {
-        self.encode().iter().map(|b| format!("{b:02x}")).collect()
+        super::to_hex(&self.encode())
     }
 
     /// Parse [`AccessGrant::to_hex`] output.
     pub fn from_hex(s: &str) -> Result<Self, DecodeError> {
-        let s = s.trim();
-        if s.len() % 2 != 0 || !s.is_ascii() {
-            return Err(DecodeError::InvalidValue {
-                field: "hex",
-                value: s.len() as u64,
-            });
-        }
-        let bytes = (0..s.len())
-            .step_by(2)
-            .map(|i| {
-                u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| DecodeError::InvalidValue {
-                    field: "hex",
-                    value: i as u64,
-                })
-            })
-            .collect::<Result<Vec<u8>, _>>()?;
-        Self::decode(&bytes)
+        Self::decode(&super::from_hex(s)?)
     }
 }

@@ -390,6 +390,16 @@ impl DeviceHandshake {
         }
     }
 
+    /// The device's serial.
+    pub fn serial(&self) -> &str {
+        &self.identity.serial
+    }
+
+    /// The fleet key the device verifies grants and revocation lists with.
+    pub fn fleet_public_key(&self) -> VerifyingKey {
+        self.identity.fleet_public_key
+    }
+
     /// Verify the Hello and its grant; returns the Challenge to send.
     ///
     /// Checks, in order: version, grant encoding, fleet signature, device serial,

@@ -8,10 +8,16 @@
 //!   strictly sequential counters.
 //! * [`SecretStore`], [`FileSecretStore`], [`PhoneKey`]: the phone's Ed25519 key.
 
+mod attestation;
 mod grant;
 mod handshake;
 mod keys;
+mod revocation;
 
+pub use attestation::{
+    simulated_device_key, Attestation, AttestationFields, ATTESTATION_SIGNATURE_CONTEXT,
+    MAX_ATTESTED_TESTS,
+};
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use grant::{AccessGrant, GrantFields, Permissions, GRANT_SIGNATURE_CONTEXT};
 pub use handshake::{
@@ -19,6 +25,10 @@ pub use handshake::{
     RECORD_OVERHEAD, SEALED_RECORD_TYPE,
 };
 pub use keys::{FileSecretStore, MemorySecretStore, PhoneKey, SecretStore, SecretStoreError};
+pub use revocation::{
+    DeviceRevocations, RevocationListFields, RevocationUpdateOutcome, RevokedGrant,
+    SignedRevocationList, MAX_REVOCATION_ENTRIES, REVOCATION_SIGNATURE_CONTEXT,
+};
 
 use thiserror::Error;
 
@@ -124,6 +134,32 @@ pub enum SecurityError {
     /// The device refused with an error code.
     #[error("device refused: {0}")]
     Refused(ErrorCode),
+}
+
+/// Lower-case hex of bytes (how signed documents travel in JSON).
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses hex (either case) into bytes; typed error on odd length or a
+/// non-hex character.
+pub fn from_hex(s: &str) -> Result<Vec<u8>, DecodeError> {
+    let s = s.trim();
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return Err(DecodeError::InvalidValue {
+            field: "hex",
+            value: s.len() as u64,
+        });
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| DecodeError::InvalidValue {
+                field: "hex",
+                value: i as u64,
+            })
+        })
+        .collect()
 }
 
 impl SecurityError {
