@@ -8,11 +8,15 @@ use std::time::Duration;
 
 use smartcontrol_ble::device::{DeviceConnection, RequestContext, StoredConfig};
 use smartcontrol_ble::message::{Message, PROTOCOL_VERSION};
-use smartcontrol_ble::security::{DeviceIdentity, VerifyingKey};
+use smartcontrol_ble::security::{
+    simulated_device_key, DeviceIdentity, DeviceRevocations, RevocationUpdateOutcome,
+    SecurityError, SignedRevocationList, SigningKey, VerifyingKey,
+};
 use smartcontrol_ble::transport::{Advertisement, BleChannel, DeviceClock, TransportError};
 use smartcontrol_ble::uuids::{AdvertData, ADV_FLAG_STAGED_CONFIG, ADV_FLAG_UNBOUND};
 use tokio::time::Instant;
 
+use crate::cellular::{Cellular, CellularConfig, CellularError};
 use crate::faults::FaultHandle;
 use crate::firmware::{SimFirmware, DEFAULT_CONFIG_CAPACITY};
 use crate::link::{open_link, DeviceEnd, LinkCounters, LinkMeter, LinkModel, RateFaults};
@@ -45,6 +49,12 @@ pub struct SimDeviceConfig {
     pub bound_vin: String,
     /// Device time in unix seconds (None: the system clock).
     pub clock: Option<DeviceClock>,
+    /// The unit's own signing key (attestations); default: the simulated
+    /// key of its serial (`simulated_device_key`).
+    pub device_key: SigningKey,
+    /// Its own cellular link to the fleet cloud (None: no modem coverage
+    /// configured).
+    pub cellular: Option<CellularConfig>,
 }
 
 impl std::fmt::Debug for SimDeviceConfig {
@@ -75,6 +85,8 @@ impl SimDeviceConfig {
             initial_config: None,
             bound_vin: String::new(),
             clock: None,
+            device_key: simulated_device_key(serial),
+            cellular: None,
         }
     }
 }
@@ -94,9 +106,10 @@ struct DeviceInner {
     firmware: Arc<tokio::sync::Mutex<SimFirmware>>,
     faults: FaultHandle,
     link: Mutex<LinkModel>,
-    revoked: Mutex<Vec<[u8; 16]>>,
+    revocations: Arc<Mutex<DeviceRevocations>>,
     clock: Mutex<DeviceClock>,
     meter: LinkMeter,
+    cellular: Option<Cellular>,
 }
 
 /// A simulated CloudBoxx (cheap to clone; clones share the device).
@@ -130,18 +143,107 @@ impl SimDevice {
             fw.config.set_active(&id, bytes);
         }
         fw.bound_vin = config.bound_vin;
-        Self {
+        fw.device_key = config.device_key;
+        let device = Self {
             inner: Arc::new(DeviceInner {
                 serial: config.serial,
                 fleet_public_key: config.fleet_public_key,
                 firmware: Arc::new(tokio::sync::Mutex::new(fw)),
                 faults,
                 link: Mutex::new(config.link),
-                revoked: Mutex::new(config.revoked),
+                revocations: Arc::new(Mutex::new(DeviceRevocations::with_ids(config.revoked))),
                 clock: Mutex::new(config.clock.unwrap_or_else(system_clock)),
                 meter: LinkMeter::default(),
+                cellular: config.cellular.map(Cellular::new),
             }),
+        };
+        device.start_cellular_polling();
+        device
+    }
+
+    /// The unit's public key (what the fleet registers to verify its
+    /// attestations).
+    pub async fn device_public_key(&self) -> VerifyingKey {
+        self.inner.firmware.lock().await.device_key.verifying_key()
+    }
+
+    /// Whether the unit's revocation list holds `grant_id`.
+    pub fn is_revoked(&self, grant_id: &[u8; 16]) -> bool {
+        use smartcontrol_ble::security::RevocationList;
+        lock(&self.inner.revocations).is_revoked(grant_id)
+    }
+
+    /// The unit's revocations now (sequence of the newest list applied,
+    /// entries).
+    pub fn revocations(&self) -> DeviceRevocations {
+        lock(&self.inner.revocations).clone()
+    }
+
+    /// Applies a signed revocation list as the firmware does when it
+    /// arrives over the cellular link.
+    pub fn apply_revocation_list(
+        &self,
+        list: &SignedRevocationList,
+    ) -> Result<RevocationUpdateOutcome, SecurityError> {
+        let now = self.now();
+        lock(&self.inner.revocations).apply(
+            list,
+            &self.inner.serial,
+            &self.inner.fleet_public_key,
+            now,
+        )
+    }
+
+    /// Whether the unit has cellular coverage now (false without a
+    /// configured link).
+    pub fn cellular_up(&self) -> bool {
+        self.inner.cellular.as_ref().is_some_and(Cellular::is_up)
+    }
+
+    /// Switches the unit's cellular coverage (QA: the vehicle drives into
+    /// an underground garage, or out of it).
+    pub fn set_cellular_up(&self, up: bool) {
+        if let Some(c) = &self.inner.cellular {
+            c.set_up(up);
         }
+    }
+
+    /// Fetches the fleet's revocation list for this unit over the cellular
+    /// link now and applies it (what the poller does every interval).
+    pub async fn fetch_revocations(&self) -> Result<RevocationUpdateOutcome, CellularError> {
+        let cellular = self
+            .inner
+            .cellular
+            .as_ref()
+            .ok_or(CellularError::NotConfigured)?;
+        let list = cellular.fetch(&self.inner.serial).await?;
+        self.apply_revocation_list(&list)
+            .map_err(CellularError::Refused)
+    }
+
+    fn start_cellular_polling(&self) {
+        let Some(c) = &self.inner.cellular else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(serial = %self.inner.serial, "no runtime: the cellular link will not poll");
+            return;
+        };
+        let interval = c.poll_interval();
+        let weak = Arc::downgrade(&self.inner);
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let device = SimDevice { inner };
+                if device.cellular_up() {
+                    match device.fetch_revocations().await {
+                        Ok(outcome) => tracing::debug!(?outcome, serial = device.serial(), "cellular revocation poll"),
+                        Err(e) => tracing::info!(error = %e, serial = device.serial(), "cellular revocation poll failed"),
+                    }
+                }
+            }
+        });
     }
 
     /// Advertised serial.
@@ -203,9 +305,9 @@ impl SimDevice {
         anchor
     }
 
-    /// Add a grant id to the revocation list (next connection on).
+    /// Add a grant id to the revocation list (provisioning, tests).
     pub fn revoke(&self, grant_id: [u8; 16]) {
-        lock(&self.inner.revoked).push(grant_id);
+        lock(&self.inner.revocations).revoke(grant_id, u64::MAX);
     }
 
     /// Replace the device clock (unix seconds).
@@ -282,7 +384,7 @@ impl SimDevice {
             conn,
             firmware: self.inner.firmware.clone(),
             clock: lock(&self.inner.clock).clone(),
-            revoked: lock(&self.inner.revoked).clone(),
+            revocations: self.inner.revocations.clone(),
             retransmit,
         };
         tracing::debug!(serial = %self.inner.serial, link = %model.describe(), "connected");
@@ -297,7 +399,7 @@ struct DeviceRunner {
     conn: DeviceConnection,
     firmware: Arc<tokio::sync::Mutex<SimFirmware>>,
     clock: DeviceClock,
-    revoked: Vec<[u8; 16]>,
+    revocations: Arc<Mutex<DeviceRevocations>>,
     retransmit: Duration,
 }
 
@@ -329,13 +431,18 @@ impl DeviceRunner {
                 incoming = self.end.rx.recv() => {
                     let Some(bytes) = incoming else { return };
                     let now = (self.clock)();
-                    for req in self.conn.on_frame(&bytes, now, &self.revoked, &mut rng) {
+                    let requests = {
+                        let mut revocations = lock(&self.revocations);
+                        self.conn.on_frame(&bytes, now, &mut revocations, &mut rng)
+                    };
+                    for req in requests {
                         let (responses, delay) = {
                             let Some(grant) = self.conn.grant() else { break };
                             let ctx = RequestContext {
                                 grant,
                                 now,
                                 data_chunk_len: self.conn.data_chunk_len(),
+                                session: self.conn.session_log(),
                             };
                             self.firmware.lock().await.handle_timed(req, &ctx)
                         };

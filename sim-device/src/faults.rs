@@ -28,11 +28,15 @@ pub enum Operation {
     BindVehicle,
     /// Any vehicle test.
     VehicleTest,
+    /// Reading the vehicle's own VIN and model.
+    VehicleInfo,
+    /// Signing the session's attestation.
+    Attest,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 9] = [
         Operation::DeviceInfo,
         Operation::ConfigBegin,
         Operation::ConfigChunk,
@@ -40,6 +44,8 @@ impl Operation {
         Operation::ConfigReadBack,
         Operation::BindVehicle,
         Operation::VehicleTest,
+        Operation::VehicleInfo,
+        Operation::Attest,
     ];
 
     /// The operation a request is.
@@ -52,6 +58,8 @@ impl Operation {
             Request::ConfigReadBack => Operation::ConfigReadBack,
             Request::BindVehicle(_) => Operation::BindVehicle,
             Request::VehicleTest(_) => Operation::VehicleTest,
+            Request::VehicleInfo => Operation::VehicleInfo,
+            Request::Attest => Operation::Attest,
         }
     }
 
@@ -65,6 +73,8 @@ impl Operation {
             Operation::ConfigReadBack => "config_read_back",
             Operation::BindVehicle => "bind_vehicle",
             Operation::VehicleTest => "vehicle_test",
+            Operation::VehicleInfo => "vehicle_info",
+            Operation::Attest => "attest",
         }
     }
 

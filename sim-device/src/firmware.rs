@@ -4,8 +4,12 @@
 
 use std::time::Duration;
 
-use smartcontrol_ble::device::{ConfigStore, DeviceHandler, Request, RequestContext};
-use smartcontrol_ble::message::{DeviceInfo, Message, VehicleTestResult};
+use smartcontrol_ble::device::{
+    attest, check_bind_against_vehicle, AttestedState, ConfigStore, DeviceHandler, Request,
+    RequestContext,
+};
+use smartcontrol_ble::message::{DeviceInfo, Message, VehicleInfo, VehicleTestResult};
+use smartcontrol_ble::security::SigningKey;
 
 use crate::faults::{FaultHandle, Operation};
 use crate::vehicle::Vehicle;
@@ -32,6 +36,11 @@ pub struct SimFirmware {
     pub log: Vec<Operation>,
     /// Vehicle test results, in order.
     pub test_log: Vec<VehicleTestResult>,
+    /// The unit's own signing key (its attestations; the fleet registers
+    /// the public half).
+    pub device_key: SigningKey,
+    /// Attestations signed so far (the next one gets this + 1).
+    pub attestations: u64,
     faults: FaultHandle,
 }
 
@@ -47,7 +56,18 @@ impl SimFirmware {
             vehicle,
             log: Vec::new(),
             test_log: Vec::new(),
+            device_key: smartcontrol_ble::security::simulated_device_key(serial),
+            attestations: 0,
             faults,
+        }
+    }
+
+    /// What the vehicle reports about itself.
+    pub fn vehicle_info(&self) -> VehicleInfo {
+        let s = &self.vehicle.state;
+        VehicleInfo {
+            vin: s.vin.clone(),
+            model: s.model.clone(),
         }
     }
 
@@ -116,6 +136,8 @@ impl SimFirmware {
                 Request::ConfigCommit(_) => smartcontrol_ble::message::msg_type::CONFIG_COMMIT,
                 Request::ConfigReadBack => smartcontrol_ble::message::msg_type::CONFIG_READ_BACK,
                 Request::BindVehicle(_) => smartcontrol_ble::message::msg_type::BIND_VEHICLE,
+                Request::VehicleInfo => smartcontrol_ble::message::msg_type::VEHICLE_INFO_REQUEST,
+                Request::Attest => smartcontrol_ble::message::msg_type::ATTEST_REQUEST,
             };
             return (
                 vec![Message::error(
@@ -135,9 +157,35 @@ impl SimFirmware {
                 Duration::ZERO,
             ),
             Request::BindVehicle(b) => {
+                if let Some(refusal) = check_bind_against_vehicle(&b, &self.vehicle.state.vin) {
+                    tracing::warn!(vin = %b.vin, "bind refused: not this vehicle's VIN");
+                    return (vec![refusal], Duration::ZERO);
+                }
                 tracing::info!(vin = %b.vin, "bound to vehicle");
                 self.bound_vin = b.vin.clone();
                 (vec![Message::VehicleBound { vin: b.vin }], Duration::ZERO)
+            }
+            Request::VehicleInfo => (
+                vec![Message::VehicleInfo(self.vehicle_info())],
+                Duration::ZERO,
+            ),
+            Request::Attest => {
+                self.attestations += 1;
+                let info = self.vehicle_info();
+                let reply = attest(
+                    &self.device_key,
+                    &self.claimed_serial(),
+                    self.attestations,
+                    ctx,
+                    AttestedState {
+                        bound_vin: &self.bound_vin,
+                        vehicle_vin: &info.vin,
+                        vehicle_model: &info.model,
+                        active_config: self.config.active(),
+                    },
+                );
+                tracing::info!(counter = self.attestations, "session attested");
+                (vec![reply], Duration::ZERO)
             }
             Request::VehicleTest(t) => {
                 let (r, delay) = self.vehicle.run_test(t);

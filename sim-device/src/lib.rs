@@ -8,6 +8,8 @@
 //!   packets per event, loss) on a virtual clock, agreeing with
 //!   `smartcontrol_ble::linktime`;
 //! * [`faults`]: runtime fault injection through a [`FaultHandle`];
+//! * [`cellular`]: the unit's own cellular link to the fleet cloud (it
+//!   fetches the fleet's signed revocation list while coverage is up);
 //! * [`scenario`]: QA scenario files (TOML, `docs/sim-device-scenarios.md`);
 //! * reachable in-process ([`SimWorld`] implements ble's `BleConnector`), over
 //!   a loopback socket ([`socket`]: server and [`SocketConnector`]), and through
@@ -18,6 +20,7 @@
 //! Depends on the protocol crate `smartcontrol-ble` only.
 
 pub mod bluez;
+pub mod cellular;
 pub mod device;
 pub mod faults;
 pub mod firmware;
@@ -28,6 +31,7 @@ pub mod socket;
 pub mod vehicle;
 pub mod world;
 
+pub use cellular::{CellularConfig, CellularError};
 pub use device::{SimDevice, SimDeviceConfig};
 pub use faults::{FaultHandle, Operation};
 pub use firmware::SimFirmware;

@@ -124,8 +124,21 @@ struct RawDevice {
     link: Option<Spanned<RawLink>>,
     #[serde(default)]
     vehicle: Option<RawVehicle>,
+    /// 64 hex digits: the seed of the unit's own Ed25519 key (default: the
+    /// simulated key of its serial).
+    device_key: Option<Spanned<String>>,
+    #[serde(default)]
+    cellular: Option<Spanned<RawCellular>>,
     #[serde(default)]
     event: Vec<Spanned<RawEvent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCellular {
+    url: String,
+    up: Option<bool>,
+    poll_secs: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +166,7 @@ struct RawLink {
 #[serde(deny_unknown_fields)]
 struct RawVehicle {
     vin: Option<String>,
+    model: Option<String>,
     locked: Option<bool>,
     #[serde(default)]
     open_doors: Vec<Spanned<String>>,
@@ -448,6 +462,9 @@ fn vehicle(ctx: &Ctx<'_>, raw: Option<&RawVehicle>) -> Result<VehicleState, Scen
     if let Some(x) = &r.vin {
         v.vin = x.clone();
     }
+    if let Some(x) = &r.model {
+        v.model = x.clone();
+    }
     if let Some(x) = r.locked {
         v.locked = x;
     }
@@ -589,6 +606,26 @@ impl Scenario {
                 (loss_rate, corrupt_rate, seed) = (loss, corrupt, s);
             }
             config.vehicle = vehicle(&ctx, d.vehicle.as_ref())?;
+            if let Some(k) = &d.device_key {
+                let seed = parse_hex32(k.get_ref())
+                    .map_err(|e| ctx.invalid(k.span(), format!("device_key: {e}")))?;
+                config.device_key = smartcontrol_ble::security::SigningKey::from_bytes(&seed);
+            }
+            if let Some(c) = &d.cellular {
+                let raw = c.get_ref();
+                let poll = raw.poll_secs.unwrap_or(30.0);
+                if !(0.05..=86_400.0).contains(&poll) {
+                    return Err(ctx.invalid(c.span(), format!("poll_secs {poll} outside 0.05..=86400")));
+                }
+                if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
+                    return Err(ctx.invalid(c.span(), "cellular url must start with http:// or https://"));
+                }
+                config.cellular = Some(crate::cellular::CellularConfig {
+                    cloud_url: raw.url.clone(),
+                    up: raw.up.unwrap_or(true),
+                    poll_interval: std::time::Duration::from_secs_f64(poll),
+                });
+            }
             let events = d
                 .event
                 .iter()

@@ -118,8 +118,11 @@ pub struct Gnss {
 /// Vehicle state (what the sensors would report without faults).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VehicleState {
-    /// The vehicle's VIN.
+    /// The vehicle's VIN (what it reports on its bus).
     pub vin: String,
+    /// Model code the vehicle reports (a catalogue id such as `vw-golf8`);
+    /// empty: this vehicle reports none.
+    pub model: String,
     /// Central locking locked.
     pub locked: bool,
     /// Doors that are open.
@@ -148,6 +151,7 @@ impl Default for VehicleState {
     fn default() -> Self {
         Self {
             vin: "WVWZZZ1JZXW000001".into(),
+            model: String::new(),
             locked: true,
             open_doors: BTreeSet::new(),
             immobilizer_wired: true,
