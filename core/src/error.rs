@@ -67,6 +67,12 @@ pub enum CoreError {
         "the CloudBoxx configuration does not match the job ({detail}): run the workflow again"
     )]
     ConfigurationMismatch { detail: String },
+    #[error("this is not the job's vehicle: {detail}; check that you are at the right vehicle and that the unit is installed in it (or correct the VIN you entered)")]
+    WrongVehicle { detail: String },
+    #[error("{field}: {detail}")]
+    InvalidSiteData { field: String, detail: String },
+    #[error("your account no longer exists ({reason}): vehicle access on this device has ended; {pending} unsynced action(s) stay on this device; ask your company's admin, then log out")]
+    AccountRemoved { reason: String, pending: u64 },
 }
 
 impl CoreError {
@@ -93,6 +99,9 @@ impl CoreError {
             CoreError::DeviceRefused { .. } => "device_refused",
             CoreError::WrongDevice { .. } => "wrong_device",
             CoreError::ConfigurationMismatch { .. } => "configuration_mismatch",
+            CoreError::WrongVehicle { .. } => "wrong_vehicle",
+            CoreError::InvalidSiteData { .. } => "invalid_site_data",
+            CoreError::AccountRemoved { .. } => "account_removed",
         }
     }
 }

@@ -17,6 +17,7 @@ mod events;
 mod model;
 pub mod rules;
 mod session;
+mod site;
 mod store;
 mod sync;
 mod vehicle;
@@ -26,23 +27,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use smartcontrol_ble::security::{FileSecretStore, PhoneKey, SecretStore};
-use smartcontrol_cloud_api::{self as api, Action, JobReport, VehicleTestResult};
+use smartcontrol_cloud_api::{self as api, Action, JobReport};
 use tokio::sync::{broadcast, Notify};
 
 pub use error::CoreError;
 pub use events::Event;
 pub use model::{
     Account, Conflict, JobDetail, JobPage, JobQuery, JobSummary, JobView, PendingAction,
-    QueuedAction, SyncReport, SyncState, SyncStatus,
+    QueuedAction, RequiredWork, SiteEntry, SyncReport, SyncState, SyncStatus, WorkItem,
+    WorkItemKind,
 };
 pub use rules::ActionKind;
 /// The BLE protocol crate the vehicle workflow runs on (connectors, tests).
 pub use smartcontrol_ble as ble;
 pub use smartcontrol_cloud_api as cloud_api;
 pub use sync::client::RetryPolicy;
+/// The configuration bytes a job asks for (shared with the cloud).
+pub use smartcontrol_cloud_api::configuration::job_configuration;
 pub use vehicle::{
-    hint_text, job_configuration, report_result, test_name, WorkflowEvent, WorkflowOptions,
-    WorkflowReport, WorkflowStep,
+    hint_text, report_result, test_name, WorkflowEvent, WorkflowOptions, WorkflowReport,
+    WorkflowStep,
 };
 
 use error::Error;
@@ -211,6 +215,9 @@ impl SmartControl {
                 }
                 Store::clear_account(tx)?;
             }
+            // A fresh login of an existing account lifts an earlier
+            // "account removed" state.
+            Store::meta_set(tx, meta::ACCOUNT_REMOVED, None)?;
             Store::meta_set(tx, meta::SESSION, Some(&json))
         })?;
         tracing::info!(email = %session.account.email, "logged in");
@@ -353,9 +360,11 @@ impl SmartControl {
         self.act(job_id, Action::StartInstallation)
     }
 
-    /// Completes one's job as SUCCEEDED (refused while required vehicle
-    /// tests have not passed). The queued report carries `notes` and the
-    /// vehicle test results recorded for the job.
+    /// Completes one's job as SUCCEEDED: refused (naming what is missing)
+    /// until every required step and test passed in the latest on-vehicle
+    /// run on the job's own unit. The queued report carries `notes`, the
+    /// run's results and the unit's signed attestation, which the cloud
+    /// verifies.
     pub fn complete_succeeded(
         &self,
         job_id: &str,
@@ -373,6 +382,7 @@ impl SmartControl {
     }
 
     /// Completes one's job as FAILED; `comment` must say what went wrong.
+    /// Always possible on one's running job, whatever work is missing.
     pub fn complete_failed(&self, job_id: &str, comment: &str) -> Result<QueuedAction, CoreError> {
         self.act(
             job_id,
@@ -383,21 +393,43 @@ impl SmartControl {
         )
     }
 
-    /// Records vehicle test results for a job (the BLE workflow's output).
-    pub fn record_vehicle_tests(
+    /// Enters what the provider left open on one's running job (VIN, plate,
+    /// model, central lock type, CloudBoxx serial, master data), typed or
+    /// as the raw text of a scan. Each value is validated (VIN per ISO
+    /// 3779, models from the synced catalogue, the CloudBoxx label's check
+    /// code); values the provider specified are refused. Queued offline
+    /// like any other action; a serial entered here gets its access grant
+    /// with the next sync (the cloud checks the unit belongs to the fleet).
+    pub fn enter_site_data(
         &self,
         job_id: &str,
-        results: &[VehicleTestResult],
-    ) -> Result<(), CoreError> {
-        self.inner.store.record_vehicle_tests(job_id, results)?;
-        self.inner.events.emit(Event::JobsChanged {
-            job_ids: vec![job_id.to_owned()],
-        });
-        Ok(())
+        entry: &SiteEntry,
+    ) -> Result<QueuedAction, CoreError> {
+        let detail = self.job(job_id)?;
+        let catalogue = self.vehicle_catalogue()?;
+        let data = site::parse_entry(entry, catalogue.as_ref(), &detail.effective)?;
+        self.act(job_id, Action::EnterSiteData { data })
+    }
+
+    /// The vehicle model catalogue synced to this device, if any.
+    pub fn vehicle_catalogue(&self) -> Result<Option<api::site::VehicleCatalogue>, CoreError> {
+        let json = self
+            .inner
+            .store
+            .read(|c| Store::meta_get(c, meta::CATALOGUE))?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     fn act(&self, job_id: &str, action: Action) -> Result<QueuedAction, CoreError> {
         let me = self.me()?;
+        if let Some(reason) = self
+            .inner
+            .store
+            .read(|c| Store::meta_get(c, meta::ACCOUNT_REMOVED))?
+        {
+            let pending = self.status()?.pending_actions;
+            return Err(CoreError::AccountRemoved { reason, pending });
+        }
         let ends_access = matches!(
             action,
             Action::Withdraw | Action::CompleteSucceeded { .. } | Action::CompleteFailed { .. }
@@ -519,7 +551,9 @@ impl SmartControl {
                         failures = 0;
                         interval
                     }
-                    Err(CoreError::NotLoggedIn) | Err(CoreError::SessionExpired) => interval,
+                    Err(CoreError::NotLoggedIn)
+                    | Err(CoreError::SessionExpired)
+                    | Err(CoreError::AccountRemoved { .. }) => interval,
                     Err(_) => {
                         failures = failures.saturating_add(1);
                         core.inner

@@ -2,7 +2,10 @@
 //! conflicts, the account and the sync status.
 
 use serde::Serialize;
-use smartcontrol_cloud_api::{Action, Job, JobKind, JobStatus, RejectReason, VehicleTestResult};
+use smartcontrol_cloud_api::{
+    Action, Job, JobKind, JobRequirements, JobStatus, MissingWork, RejectReason, SiteData,
+    VehicleTestResult,
+};
 
 use crate::rules::ActionKind;
 
@@ -26,7 +29,9 @@ pub enum JobView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobQuery {
     pub view: JobView,
-    /// Matches license plate, VIN, custom name, provider or fleet (case-insensitive substring).
+    /// Matches license plate, VIN, custom name, provider, fleet or vehicle
+    /// model name or id (case-insensitive substring), as the job stands
+    /// with what the technician entered.
     pub search: Option<String>,
     /// Provider id or name (exact, case-insensitive).
     pub provider: Option<String>,
@@ -101,12 +106,120 @@ pub struct JobDetail {
     pub failure_comment: Option<String>,
     /// Actions on this job waiting for sync, oldest first.
     pub pending: Vec<PendingAction>,
-    /// Vehicle test results recorded on this device.
+    /// Vehicle test results of the latest on-vehicle run on this device.
     pub vehicle_tests: Vec<VehicleTestResult>,
     /// What the logged-in technician may do with the job now (from the
     /// rules, over the local state); empty when logged out. UIs show these
     /// buttons and nothing else.
     pub available_actions: Vec<ActionKind>,
+    /// The job as it stands on this device: the provider's specifications
+    /// with what technicians entered where the provider left them empty.
+    pub effective: Job,
+    /// What technicians entered (accepted by the cloud, and still queued).
+    pub site_data: SiteData,
+    /// Specifications the provider left to the technician that nobody has
+    /// filled in yet (`vin`, `license_plate`, `vehicle_model`,
+    /// `central_lock_connection_type`, `cloudboxx_serial`).
+    pub open_fields: Vec<String>,
+    /// The job's required work, item by item, as the latest attested run
+    /// on its unit proves it: the checklist before SUCCEEDED.
+    pub required_work: RequiredWork,
+}
+
+/// The checklist of a job's required work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequiredWork {
+    /// Every required step, then every required test.
+    pub items: Vec<WorkItem>,
+    /// Every item is done: SUCCEEDED is allowed.
+    pub done: bool,
+    /// Why nothing counts yet, when no attested run of the job's unit
+    /// exists (or it is another unit's or job's).
+    pub blocker: Option<String>,
+}
+
+/// One required step or test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkItem {
+    pub kind: WorkItemKind,
+    /// Step (`bind_vehicle`, `configure`, `verify`, `identify`) or test
+    /// (`central_lock_lock`, ...) name.
+    pub name: String,
+    pub done: bool,
+    /// What is missing, when not done.
+    pub detail: Option<String>,
+}
+
+/// What a [`WorkItem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkItemKind {
+    Step,
+    Test,
+}
+
+impl RequiredWork {
+    /// The checklist of `requirements` given what is `missing`.
+    pub fn of(requirements: &JobRequirements, missing: &[MissingWork]) -> RequiredWork {
+        let blocker = missing.iter().find_map(|m| match m {
+            MissingWork::NoRun | MissingWork::WrongDevice { .. } | MissingWork::WrongJob { .. } => {
+                Some(m.to_string())
+            }
+            _ => None,
+        });
+        let mut items = Vec::new();
+        for step in &requirements.steps {
+            let gap = missing.iter().find_map(|m| match m {
+                MissingWork::Step { step: s, why } if s == step => Some(why.clone()),
+                _ => None,
+            });
+            items.push(WorkItem {
+                kind: WorkItemKind::Step,
+                name: step.to_string(),
+                done: blocker.is_none() && gap.is_none(),
+                detail: gap.or_else(|| blocker.clone()),
+            });
+        }
+        for test in &requirements.vehicle_tests {
+            let gap = missing.iter().find_map(|m| match m {
+                MissingWork::Test { test: t, why } if t == test => Some(why.clone()),
+                _ => None,
+            });
+            items.push(WorkItem {
+                kind: WorkItemKind::Test,
+                name: test.clone(),
+                done: blocker.is_none() && gap.is_none(),
+                detail: gap.or_else(|| blocker.clone()),
+            });
+        }
+        RequiredWork {
+            done: missing.is_empty(),
+            items,
+            blocker,
+        }
+    }
+}
+
+/// What the technician enters on site for a job, as typed or scanned. Each
+/// value is checked (VIN per ISO 3779, models from the catalogue, ...)
+/// before the entry is queued like any other action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteEntry {
+    /// Typed VIN.
+    pub vin: Option<String>,
+    /// Raw text of a scanned VIN barcode (instead of `vin`).
+    pub vin_scan: Option<String>,
+    pub license_plate: Option<String>,
+    /// Catalogue model id or name.
+    pub vehicle_model: Option<String>,
+    /// `SKM`, `CAN`, `ANALOG` or `KEYLESS_BYPASS`.
+    pub central_lock_connection_type: Option<String>,
+    /// Typed CloudBoxx serial.
+    pub cloudboxx_serial: Option<String>,
+    /// Raw text of the scanned CloudBoxx label QR code (instead of the serial).
+    pub cloudboxx_label_scan: Option<String>,
+    /// Master data keys the provider did not set.
+    pub master_data: Vec<(String, String)>,
 }
 
 /// An action in the outbox.

@@ -4,10 +4,11 @@
 //! replay of still-queued actions on top of fresh server state go through
 //! [`apply`]. It does no I/O and never panics, so it is property-tested below.
 
-use smartcontrol_cloud_api::{Action, JobStatus};
+use smartcontrol_cloud_api::work::describe_missing;
+use smartcontrol_cloud_api::{Action, JobStatus, MissingWork, SiteData, SiteField};
 
 /// The part of a job the rules look at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobState {
     pub status: JobStatus,
     /// Technician id of the current assignee (RUNNING and final states).
@@ -15,9 +16,13 @@ pub struct JobState {
     pub assignee_name: Option<String>,
     pub failure_comment: Option<String>,
     pub installation_started: bool,
-    pub vehicle_tests_required: bool,
-    /// Vehicle test results are recorded for the job and all of them passed.
-    pub vehicle_tests_passed: bool,
+    /// The job's required work the latest attested run on its unit does not
+    /// prove (`cloud_api::work::missing_work`); empty: SUCCEEDED is allowed.
+    pub missing_work: Vec<MissingWork>,
+    /// Specifications the provider set: the technician cannot enter these.
+    pub provider_specified: Vec<SiteField>,
+    /// What technicians entered so far (the cloud's, with queued entries).
+    pub site: SiteData,
 }
 
 /// Who acts.
@@ -42,8 +47,12 @@ pub enum RuleViolation {
     Finished { status: JobStatus },
     #[error("the installation was already started")]
     AlreadyStarted,
-    #[error("the job requires passing vehicle tests before it can succeed; run the vehicle tests, or complete it as failed")]
-    VehicleTestsRequired,
+    #[error("the job's required work is not done yet: {}; run the on-vehicle workflow (every required step and test must pass in the same run), or complete the job as failed with a comment", describe_missing(.missing))]
+    RequiredWorkMissing { missing: Vec<MissingWork> },
+    #[error("the provider specified {field}: what the provider set cannot be changed on site")]
+    SpecifiedByProvider { field: String },
+    #[error("nothing to enter: give at least one value")]
+    NothingEntered,
     #[error("a failed job needs a comment that says what went wrong")]
     CommentRequired,
     #[error("the job has status {status}, which this app version does not know; update the app")]
@@ -89,10 +98,10 @@ pub fn apply(job: &JobState, actor: &Actor, action: &Action) -> Result<JobState,
             }
             take(&mut next, actor);
         }
+        // Taking over a job nobody holds any more (the colleague gave it
+        // back meanwhile) takes it, as a claim does: the cloud applies it
+        // the same way, so work queued after it offline is not lost.
         Action::TakeOver => {
-            if !running {
-                return Err(RuleViolation::NotRunning);
-            }
             if mine {
                 return Err(RuleViolation::AlreadyYours);
             }
@@ -114,10 +123,23 @@ pub fn apply(job: &JobState, actor: &Actor, action: &Action) -> Result<JobState,
         }
         Action::CompleteSucceeded { .. } => {
             require_mine(running, mine, holder)?;
-            if job.vehicle_tests_required && !job.vehicle_tests_passed {
-                return Err(RuleViolation::VehicleTestsRequired);
+            if !job.missing_work.is_empty() {
+                return Err(RuleViolation::RequiredWorkMissing {
+                    missing: job.missing_work.clone(),
+                });
             }
             next.status = JobStatus::Succeeded;
+        }
+        Action::EnterSiteData { data } => {
+            require_mine(running, mine, holder)?;
+            let fields = data.fields();
+            if fields.is_empty() {
+                return Err(RuleViolation::NothingEntered);
+            }
+            if let Some(f) = fields.iter().find(|f| job.provider_specified.contains(f)) {
+                return Err(RuleViolation::SpecifiedByProvider { field: f.name() });
+            }
+            next.site = job.site.merged(data);
         }
         Action::CompleteFailed { comment, .. } => {
             require_mine(running, mine, holder)?;
@@ -142,14 +164,16 @@ pub enum ActionKind {
     StartInstallation,
     CompleteSucceeded,
     CompleteFailed,
+    EnterSiteData,
 }
 
 impl ActionKind {
     /// Every kind, in the order a UI lists them.
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 7] = [
         ActionKind::Claim,
         ActionKind::TakeOver,
         ActionKind::StartInstallation,
+        ActionKind::EnterSiteData,
         ActionKind::CompleteSucceeded,
         ActionKind::CompleteFailed,
         ActionKind::Withdraw,
@@ -170,17 +194,31 @@ impl ActionKind {
                 comment: "comment".to_owned(),
                 report: Default::default(),
             },
+            ActionKind::EnterSiteData => Action::EnterSiteData {
+                data: SiteData::default(),
+            },
         }
     }
 }
 
 /// The actions `actor` may take on `job` now, decided by [`apply`] itself so
 /// that the buttons a UI shows and the rules never disagree. FAILED is
-/// offered when a comment would make it valid.
+/// offered when a comment would make it valid, site data entry when the
+/// job is the actor's to work on. Take-over is not offered where a claim
+/// does the same (a job nobody holds).
 pub fn available_actions(job: &JobState, actor: &Actor) -> Vec<ActionKind> {
+    let ok = |kind: ActionKind| match kind {
+        // Any value would do: ask about the job, not about a payload.
+        ActionKind::EnterSiteData => {
+            let mine = job.assignee_id.as_deref() == Some(actor.id.as_str());
+            job.status == JobStatus::Running && mine
+        }
+        k => apply(job, actor, &k.sample()).is_ok(),
+    };
+    let claimable = ok(ActionKind::Claim);
     ActionKind::ALL
         .into_iter()
-        .filter(|kind| apply(job, actor, &kind.sample()).is_ok())
+        .filter(|k| ok(*k) && !(claimable && *k == ActionKind::TakeOver))
         .collect()
 }
 
@@ -210,15 +248,23 @@ mod tests {
     use proptest::prelude::*;
     use smartcontrol_cloud_api::JobReport;
 
-    fn assigned(tests_required: bool) -> JobState {
+    fn missing() -> Vec<MissingWork> {
+        vec![MissingWork::Test {
+            test: "doors_closed".into(),
+            why: "not run in the latest run".into(),
+        }]
+    }
+
+    fn assigned(work_required: bool) -> JobState {
         JobState {
             status: JobStatus::Assigned,
             assignee_id: None,
             assignee_name: None,
             failure_comment: None,
             installation_started: false,
-            vehicle_tests_required: tests_required,
-            vehicle_tests_passed: false,
+            missing_work: if work_required { missing() } else { Vec::new() },
+            provider_specified: vec![SiteField::Vin],
+            site: SiteData::default(),
         }
     }
 
@@ -256,18 +302,23 @@ mod tests {
     }
 
     #[test]
-    fn success_is_refused_until_required_tests_pass() {
+    fn success_is_refused_until_required_work_is_done() {
         let a = actor(1);
         let s = apply(&assigned(true), &a, &Action::Claim).unwrap();
         let done = Action::CompleteSucceeded {
             report: JobReport::default(),
         };
+        let refused = apply(&s, &a, &done).unwrap_err();
         assert_eq!(
-            apply(&s, &a, &done),
-            Err(RuleViolation::VehicleTestsRequired)
+            refused,
+            RuleViolation::RequiredWorkMissing { missing: missing() }
+        );
+        assert!(
+            refused.to_string().contains("test doors_closed: not run"),
+            "{refused}"
         );
         let mut tested = s.clone();
-        tested.vehicle_tests_passed = true;
+        tested.missing_work.clear();
         assert_eq!(
             apply(&tested, &a, &done).unwrap().status,
             JobStatus::Succeeded
@@ -319,9 +370,64 @@ mod tests {
         let s = apply(&assigned(false), &a, &Action::Claim).unwrap();
         let s = apply(&s, &a, &Action::Withdraw).unwrap();
         assert_eq!(s, assigned(false));
+    }
+
+    #[test]
+    fn taking_over_a_job_nobody_holds_takes_it_as_a_claim() {
+        // Ben queued a take-over offline; Anna gave the job back meanwhile.
+        let (anna, ben) = (actor(1), actor(2));
+        let s = apply(&assigned(false), &anna, &Action::Claim).unwrap();
+        let s = apply(&s, &anna, &Action::Withdraw).unwrap();
+        let s = apply(&s, &ben, &Action::TakeOver).unwrap();
+        assert_eq!(s.status, JobStatus::Running);
+        assert_eq!(s.assignee_id.as_deref(), Some("t2"));
+        // A UI still offers only the claim for a free job.
         assert_eq!(
-            apply(&s, &a, &Action::TakeOver),
+            available_actions(&assigned(false), &ben),
+            vec![ActionKind::Claim]
+        );
+    }
+
+    #[test]
+    fn site_data_fills_only_what_the_provider_left_open() {
+        let a = actor(1);
+        let s = apply(&assigned(false), &a, &Action::Claim).unwrap();
+        let vin = Action::EnterSiteData {
+            data: SiteData {
+                vin: Some("WVWZZZ1JZXW000001".into()),
+                ..SiteData::default()
+            },
+        };
+        assert_eq!(
+            apply(&s, &a, &vin),
+            Err(RuleViolation::SpecifiedByProvider { field: "vin".into() })
+        );
+        let plate = Action::EnterSiteData {
+            data: SiteData {
+                license_plate: Some("B-SC 1".into()),
+                ..SiteData::default()
+            },
+        };
+        let next = apply(&s, &a, &plate).unwrap();
+        assert_eq!(next.site.license_plate.as_deref(), Some("B-SC 1"));
+        // Only the holder enters data, and only while the job runs.
+        assert!(matches!(
+            apply(&next, &actor(2), &plate),
+            Err(RuleViolation::HeldByColleague { .. })
+        ));
+        assert_eq!(
+            apply(&assigned(false), &a, &plate),
             Err(RuleViolation::NotRunning)
+        );
+        assert_eq!(
+            apply(
+                &s,
+                &a,
+                &Action::EnterSiteData {
+                    data: SiteData::default()
+                }
+            ),
+            Err(RuleViolation::NothingEntered)
         );
     }
 
@@ -347,21 +453,21 @@ mod tests {
         let job = assigned(true);
         assert_eq!(available_actions(&job, &a), vec![Claim]);
         let mine = apply(&job, &a, &Action::Claim).unwrap();
-        // Tests required and not passed yet: no SUCCEEDED button.
+        // Work required and not done yet: no SUCCEEDED button.
         assert_eq!(
             available_actions(&mine, &a),
-            vec![StartInstallation, CompleteFailed, Withdraw]
+            vec![StartInstallation, EnterSiteData, CompleteFailed, Withdraw]
         );
         assert_eq!(available_actions(&mine, &b), vec![TakeOver]);
         let mut started = apply(&mine, &a, &Action::StartInstallation).unwrap();
         assert_eq!(
             available_actions(&started, &a),
-            vec![CompleteFailed, Withdraw]
+            vec![EnterSiteData, CompleteFailed, Withdraw]
         );
-        started.vehicle_tests_passed = true;
+        started.missing_work.clear();
         assert_eq!(
             available_actions(&started, &a),
-            vec![CompleteSucceeded, CompleteFailed, Withdraw]
+            vec![EnterSiteData, CompleteSucceeded, CompleteFailed, Withdraw]
         );
         let done = apply(&started, &a, &failed("no fix")).unwrap();
         assert!(available_actions(&done, &a).is_empty());
@@ -381,6 +487,13 @@ mod tests {
                 report: JobReport::default()
             }),
             "[ a-z]{0,3}".prop_map(|c| failed(&c)),
+            (any::<bool>(), any::<bool>()).prop_map(|(vin, plate)| Action::EnterSiteData {
+                data: SiteData {
+                    vin: vin.then(|| "WVWZZZ1JZXW000001".to_owned()),
+                    license_plate: plate.then(|| "B-SC 1".to_owned()),
+                    ..SiteData::default()
+                },
+            }),
         ]
     }
 
@@ -388,12 +501,13 @@ mod tests {
         /// Random sequences of actions by three technicians never break a rule.
         #[test]
         fn random_sequences_keep_every_invariant(
-            tests_required in any::<bool>(),
+            work_required in any::<bool>(),
             steps in proptest::collection::vec((0u8..3, any_action(), any::<bool>()), 0..40),
         ) {
-            let mut state = assigned(tests_required);
-            for (who, action, tests_pass_now) in steps {
-                if tests_pass_now { state.vehicle_tests_passed = true; }
+            let mut state = assigned(work_required);
+            let mut work_done = !work_required;
+            for (who, action, work_done_now) in steps {
+                if work_done_now { state.missing_work.clear(); work_done = true; }
                 let before = state.clone();
                 match apply(&state, &actor(who), &action) {
                     Ok(next) => {
@@ -403,6 +517,8 @@ mod tests {
                     }
                     Err(_) => prop_assert_eq!(&state, &before),
                 }
+                // What the provider specified is never entered on site.
+                prop_assert!(state.site.vin.is_none());
                 // RUNNING <=> someone holds it; ASSIGNED => no one does.
                 match &state.status {
                     JobStatus::Running => prop_assert!(state.assignee_id.is_some()),
@@ -414,9 +530,7 @@ mod tests {
                         .failure_comment
                         .as_deref()
                         .is_some_and(|c| !c.trim().is_empty())),
-                    JobStatus::Succeeded => prop_assert!(
-                        !state.vehicle_tests_required || state.vehicle_tests_passed
-                    ),
+                    JobStatus::Succeeded => prop_assert!(work_done),
                     other => prop_assert!(false, "unexpected status {other}"),
                 }
             }

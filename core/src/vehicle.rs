@@ -12,19 +12,23 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use smartcontrol_ble::client::{ClientConfig, ClientError, Connection};
 use smartcontrol_ble::message::{
     ErrorCode, HintCode, Unit, VehicleTestId, VehicleTestResult as BleResult,
 };
-use smartcontrol_ble::security::{AccessGrant, Permissions, SecurityError};
+use smartcontrol_ble::security::{
+    AccessGrant, Attestation, Permissions, SecurityError, SignedRevocationList,
+};
 use smartcontrol_ble::transport::{BleConnector, TransportError};
+use smartcontrol_cloud_api::configuration::job_configuration;
 use smartcontrol_cloud_api::{
-    DeviceReport, Job, JobKind, JobStatus, VehicleTestResult, WorkflowStepReport,
+    DeviceReport, Job, JobKind, JobStatus, RequiredStep, VehicleTestResult,
+    WorkflowStepReport,
 };
 
 use crate::error::CoreError;
-use crate::store::now_rfc3339;
+use crate::model::RequiredWork;
+use crate::store::{meta, now_rfc3339, RunRecord, Store};
 use crate::SmartControl;
 
 /// How the workflow behaves at the vehicle.
@@ -59,10 +63,14 @@ pub enum WorkflowStep {
     Connect,
     Authenticate,
     Identify,
+    /// The vehicle's own VIN and model compared with the job's.
+    CheckVehicle,
     BindVehicle,
     Configure,
     Verify,
     VehicleTests,
+    /// The unit signs what the run did (what the cloud trusts).
+    Attest,
 }
 
 impl WorkflowStep {
@@ -72,10 +80,12 @@ impl WorkflowStep {
             WorkflowStep::Connect => "connect",
             WorkflowStep::Authenticate => "authenticate",
             WorkflowStep::Identify => "identify",
+            WorkflowStep::CheckVehicle => "check_vehicle",
             WorkflowStep::BindVehicle => "bind_vehicle",
             WorkflowStep::Configure => "configure",
             WorkflowStep::Verify => "verify",
             WorkflowStep::VehicleTests => "vehicle_tests",
+            WorkflowStep::Attest => "attest",
         }
     }
 }
@@ -115,64 +125,15 @@ pub struct WorkflowReport {
     pub device: DeviceReport,
     pub steps: Vec<WorkflowStepReport>,
     pub tests: Vec<VehicleTestResult>,
-    /// Every test passed: the job can be completed as SUCCEEDED.
+    /// Every test of the run passed.
     pub all_tests_passed: bool,
     /// Reconnections the run needed.
     pub reconnects: u32,
-}
-
-/// The configuration a job asks for: a preset from the app's bundled
-/// library, specialised with the job's vehicle data. Deterministic, so the
-/// same job always yields the same bytes (and a resumed transfer matches).
-pub fn job_configuration(job: &Job) -> (String, Vec<u8>) {
-    let preset = job
-        .cloudboxx_config_preset
-        .clone()
-        .unwrap_or_else(|| "standard".to_owned());
-    let mut doc = String::new();
-    doc.push_str("# CloudBoxx configuration\n");
-    doc.push_str(&format!("preset = {preset}\n"));
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    doc.push_str(&format!("vin = {}\n", opt(job.vin.clone())));
-    doc.push_str(&format!(
-        "vehicle_model = {}\n",
-        opt(job.vehicle_model.as_ref().map(|m| m.id.clone()))
-    ));
-    doc.push_str(&format!(
-        "central_lock = {}\n",
-        opt(job
-            .central_lock_connection_type
-            .as_ref()
-            .map(|t| t.to_string()))
-    ));
-    doc.push_str(&format!(
-        "fuel_type = {}\n",
-        opt(job.fuel_type.as_ref().map(|t| t.to_string()))
-    ));
-    doc.push_str(&format!(
-        "installation_variant = {}\n",
-        opt(job.installation_variant.as_ref().map(|t| t.to_string()))
-    ));
-    for (k, v) in &job.master_data {
-        doc.push_str(&format!("master.{k} = {v}\n"));
-    }
-    // The preset's CAN signal table (the bulk of a real configuration):
-    // 96 signal definitions derived from the preset name.
-    let mut seed: [u8; 32] = Sha256::digest(preset.as_bytes()).into();
-    for i in 0..96u32 {
-        seed = Sha256::digest(seed).into();
-        doc.push_str(&format!(
-            "signal.{i:03} = id=0x{:03x} start={} len={} scale={}.{:02} offset={}\n",
-            u16::from_le_bytes([seed[0], seed[1]]) & 0x7ff,
-            seed[2] % 64,
-            1 + seed[3] % 16,
-            seed[4] % 10,
-            seed[5] % 100,
-            i16::from_le_bytes([seed[6], seed[7]]) % 1000,
-        ));
-    }
-    let id = format!("{preset}-{}", &hex(&Sha256::digest(doc.as_bytes()))[..12]);
-    (id, doc.into_bytes())
+    /// The job's required work as this run proved it: when `done`, the
+    /// job can be completed as SUCCEEDED.
+    pub required_work: RequiredWork,
+    /// Counter of the unit's signed attestation of this run.
+    pub attestation_counter: Option<u64>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -252,6 +213,9 @@ pub fn report_result(r: &BleResult) -> VehicleTestResult {
 fn device_error(e: &ClientError) -> CoreError {
     match e {
         ClientError::Security(s) => refused(s),
+        ClientError::Device(m) if m.code == ErrorCode::WrongVehicle => CoreError::WrongVehicle {
+            detail: format!("the CloudBoxx refused: {}", m.detail),
+        },
         ClientError::Device(m) if is_access_refusal(m.code) => CoreError::DeviceRefused {
             detail: format!("{}: {}", m.code, m.detail),
         },
@@ -305,17 +269,21 @@ struct Session<'a> {
     grant: AccessGrant,
     phone_key: smartcontrol_ble::security::PhoneKey,
     client: ClientConfig,
+    /// The unit's signed revocation list this phone holds: handed over at
+    /// every connection, so revocations reach units without coverage.
+    revocations: Option<SignedRevocationList>,
 }
 
 impl Session<'_> {
     async fn open(&self) -> Result<Connection, ClientError> {
         let channel = self.connector.connect(&self.serial).await?;
-        Connection::handshake(
+        Connection::handshake_with_revocations(
             channel,
             &self.grant,
             &self.job_id,
             &self.phone_key,
             self.client,
+            self.revocations.as_ref(),
         )
         .await
     }
@@ -336,8 +304,16 @@ impl SmartControl {
         on_event: &(dyn Fn(WorkflowEvent) + Send + Sync),
     ) -> Result<WorkflowReport, CoreError> {
         let me = self.account()?.ok_or(CoreError::NotLoggedIn)?;
+        if let Some(reason) = self
+            .inner
+            .store
+            .read(|c| Store::meta_get(c, meta::ACCOUNT_REMOVED))?
+        {
+            let pending = self.status()?.pending_actions;
+            return Err(CoreError::AccountRemoved { reason, pending });
+        }
         let detail = self.job(job_id)?;
-        let job = detail.cloud.clone();
+        let job = detail.effective.clone();
         if detail.summary.status != JobStatus::Running
             || detail.summary.assignee_id.as_deref() != Some(me.technician_id.as_str())
         {
@@ -346,27 +322,56 @@ impl SmartControl {
                 why: "the job is not your running job; claim it first".to_owned(),
             });
         }
-        let envelope = self
-            .access_grant(job_id)?
-            .ok_or_else(|| CoreError::NoVehicleAccess {
-                job_id: job_id.to_owned(),
-                why: "no access grant on this device; sync while online with the job claimed"
+        let no_access = |why: String| CoreError::NoVehicleAccess {
+            job_id: job_id.to_owned(),
+            why,
+        };
+        let Some(serial) = job.cloudboxx_serial.clone() else {
+            return Err(no_access(
+                "the job names no CloudBoxx: enter the unit's serial (type it or scan its label), \
+                 then sync once while online for its access grant"
                     .to_owned(),
-            })?;
+            ));
+        };
+        let entered_here = || {
+            format!(
+                "the CloudBoxx serial {serial} was entered on site: its access grant needs one sync \
+                 while online (the cloud checks that the unit belongs to the fleet); connect to the \
+                 network and sync"
+            )
+        };
+        let entered_on_site = detail.cloud.cloudboxx_serial.is_none();
+        let Some(envelope) = self.access_grant(job_id)? else {
+            return Err(no_access(if entered_on_site {
+                entered_here()
+            } else {
+                "no access grant on this device; sync while online with the job claimed".to_owned()
+            }));
+        };
         if envelope.not_after <= chrono::Utc::now().timestamp() {
-            return Err(CoreError::NoVehicleAccess {
-                job_id: job_id.to_owned(),
-                why: "the access grant has expired; sync while online to renew it".to_owned(),
-            });
+            return Err(no_access(
+                "the access grant has expired; sync while online to renew it".to_owned(),
+            ));
         }
-        let grant =
-            AccessGrant::from_hex(&envelope.grant).map_err(|e| CoreError::NoVehicleAccess {
-                job_id: job_id.to_owned(),
-                why: format!(
-                    "the stored access grant is unreadable ({e}); sync to download it again"
-                ),
-            })?;
-        let serial = grant.fields.device_serial.clone();
+        let grant = AccessGrant::from_hex(&envelope.grant).map_err(|e| {
+            no_access(format!(
+                "the stored access grant is unreadable ({e}); sync to download it again"
+            ))
+        })?;
+        if grant.fields.device_serial != serial {
+            return Err(no_access(entered_here()));
+        }
+        let revocations = self
+            .inner
+            .store
+            .read(|c| Store::revocation_list(c, &serial))?
+            .and_then(|hex| match SignedRevocationList::from_hex(&hex) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "held revocation list unreadable; not handed over");
+                    None
+                }
+            });
         if !detail.installation_started {
             self.start_installation(job_id)?;
         }
@@ -377,31 +382,42 @@ impl SmartControl {
             grant,
             phone_key: self.phone_key()?,
             client: options.client,
+            revocations,
         };
         let mut run = Run {
             steps: Vec::new(),
             on_event,
         };
         let result = self.workflow_steps(&session, &job, options, &mut run).await;
-        // Whatever happened is kept for the report, failures included.
-        let (device, tests, reconnects) = match &result {
-            Ok(v) => (Some(v.0.clone()), v.1.clone(), v.2),
-            Err(_) => (None, Vec::new(), 0),
+        // Whatever happened is kept for the report, failures included; a
+        // run that ended early has no attestation, so it proves nothing.
+        let (device, tests, attestation) = match &result {
+            Ok(v) => (Some(&v.device), v.tests.as_slice(), Some(&v.attestation)),
+            Err(_) => (None, [].as_slice(), None),
         };
-        self.inner
-            .store
-            .save_workflow_report(job_id, device.as_ref(), &run.steps)?;
-        if !tests.is_empty() {
-            self.record_vehicle_tests(job_id, &tests)?;
-        }
-        let (device, tests, _) = result?;
+        self.inner.store.save_run(
+            job_id,
+            &RunRecord {
+                device,
+                steps: &run.steps,
+                tests,
+                attestation,
+            },
+        )?;
+        self.inner.events.emit(crate::Event::JobsChanged {
+            job_ids: vec![job_id.to_owned()],
+        });
+        let done = result?;
+        let required_work = self.job(job_id)?.required_work;
         Ok(WorkflowReport {
             job_id: job_id.to_owned(),
-            all_tests_passed: tests.iter().all(|t| t.passed),
-            device,
+            all_tests_passed: done.tests.iter().all(|t| t.passed),
+            device: done.device,
             steps: run.steps,
-            tests,
-            reconnects,
+            tests: done.tests,
+            reconnects: done.reconnects,
+            required_work,
+            attestation_counter: Some(done.attestation.fields.counter),
         })
     }
 
@@ -411,7 +427,7 @@ impl SmartControl {
         job: &Job,
         options: &WorkflowOptions,
         run: &mut Run<'_>,
-    ) -> Result<(DeviceReport, Vec<VehicleTestResult>, u32), CoreError> {
+    ) -> Result<RunOutcome, CoreError> {
         let mut reconnects = 0;
         run.start(WorkflowStep::Connect);
         let mut conn = match session.open().await {
@@ -421,13 +437,28 @@ impl SmartControl {
                 run.done(WorkflowStep::Authenticate, false, &s.to_string());
                 return Err(refused(&s));
             }
+            Err(ClientError::Device(e)) if e.code.is_security() => {
+                run.done(WorkflowStep::Connect, true, "connected");
+                let err = device_error(&ClientError::Device(e));
+                run.done(WorkflowStep::Authenticate, false, &err.to_string());
+                return Err(err);
+            }
             Err(e) => {
                 run.done(WorkflowStep::Connect, false, &e.to_string());
                 return Err(device_error(&e));
             }
         };
         run.done(WorkflowStep::Connect, true, &format!("MTU {}", conn.mtu()));
-        run.done(WorkflowStep::Authenticate, true, "session encrypted");
+        let revocation_note = match conn.revocation_status() {
+            Some(Ok(s)) => format!("; revocation list {} handed over", s.sequence),
+            Some(Err(e)) => format!("; the unit refused the revocation list ({})", e.code),
+            None => String::new(),
+        };
+        run.done(
+            WorkflowStep::Authenticate,
+            true,
+            &format!("session encrypted{revocation_note}"),
+        );
 
         run.start(WorkflowStep::Identify);
         let info = conn
@@ -460,15 +491,33 @@ impl SmartControl {
             config_sha256: None,
         };
 
-        // Maintenance access does not include configuring the unit: it keeps
-        // its binding and configuration, and only the vehicle tests run.
+        // Maintenance access without configuration work does not include
+        // configuring the unit: it keeps its binding and configuration, and
+        // only the vehicle tests run.
         let may_configure = session
             .grant
             .fields
             .permissions
             .contains(Permissions::CONFIGURE);
-        if may_configure && job.kind == JobKind::Installation {
-            if let Some(vin) = job.vin.as_deref().filter(|v| !v.is_empty()) {
+        let binds = may_configure
+            && (job.kind == JobKind::Installation
+                || job.requirements.steps.contains(&RequiredStep::BindVehicle));
+
+        run.start(WorkflowStep::CheckVehicle);
+        let vehicle = conn
+            .vehicle_info()
+            .await
+            .map_err(|e| run.fail(WorkflowStep::CheckVehicle, &e))?;
+        match check_vehicle(job, &vehicle, &info.bound_vin, binds) {
+            Ok(detail) => run.done(WorkflowStep::CheckVehicle, true, &detail),
+            Err(err) => {
+                run.done(WorkflowStep::CheckVehicle, false, &err.to_string());
+                return Err(err);
+            }
+        }
+
+        if binds {
+            if let Some(vin) = job.vin.as_deref() {
                 run.start(WorkflowStep::BindVehicle);
                 if info.bound_vin == vin {
                     run.done(WorkflowStep::BindVehicle, true, "already bound");
@@ -586,10 +635,29 @@ impl SmartControl {
             failed == 0,
             &format!("{} passed, {failed} failed", results.len() - failed),
         );
+
+        run.start(WorkflowStep::Attest);
+        let attestation = conn
+            .attest()
+            .await
+            .map_err(|e| run.fail(WorkflowStep::Attest, &e))?;
+        run.done(
+            WorkflowStep::Attest,
+            true,
+            &format!(
+                "CloudBoxx {} signed run {}",
+                attestation.fields.device_serial, attestation.fields.counter
+            ),
+        );
         if let Err(e) = conn.close().await {
             tracing::debug!(error = %e, "closing the BLE session");
         }
-        Ok((device, results, reconnects))
+        Ok(RunOutcome {
+            device,
+            tests: results,
+            reconnects,
+            attestation,
+        })
     }
 
     async fn reconnect(
@@ -609,6 +677,72 @@ impl SmartControl {
             }
         }
     }
+}
+
+/// What a run that reached its end produced.
+struct RunOutcome {
+    device: DeviceReport,
+    tests: Vec<VehicleTestResult>,
+    reconnects: u32,
+    attestation: Attestation,
+}
+
+/// Compares the vehicle's own identity with the job's before anything is
+/// written: a mismatch stops the run with what to check. `binds`: the run
+/// will bind the unit (the job must name a VIN, typed or entered).
+fn check_vehicle(
+    job: &Job,
+    vehicle: &smartcontrol_ble::message::VehicleInfo,
+    bound_vin: &str,
+    binds: bool,
+) -> Result<String, CoreError> {
+    let reported = if vehicle.vin.is_empty() {
+        "the vehicle does not report its VIN (compare it with the VIN plate)".to_owned()
+    } else {
+        format!("the vehicle reports VIN {}", vehicle.vin)
+    };
+    let Some(vin) = job.vin.as_deref() else {
+        if binds {
+            return Err(CoreError::InvalidSiteData {
+                field: "vin".to_owned(),
+                detail: format!(
+                    "the job leaves the VIN to you and none is entered yet: enter the VIN from \
+                     the vehicle's VIN plate (type it or scan the barcode); {reported}"
+                ),
+            });
+        }
+        return Ok(reported);
+    };
+    if !vehicle.vin.is_empty() && !vehicle.vin.eq_ignore_ascii_case(vin) {
+        return Err(CoreError::WrongVehicle {
+            detail: format!("the vehicle reports VIN {}, the job's VIN is {vin}", vehicle.vin),
+        });
+    }
+    if let Some(model) = &job.vehicle_model {
+        if !vehicle.model.is_empty() && !vehicle.model.eq_ignore_ascii_case(&model.id) {
+            return Err(CoreError::WrongVehicle {
+                detail: format!(
+                    "the vehicle reports model {}, the job is for a {} ({})",
+                    vehicle.model, model.name, model.id
+                ),
+            });
+        }
+    }
+    if !binds && !bound_vin.is_empty() && !bound_vin.eq_ignore_ascii_case(vin) {
+        return Err(CoreError::WrongVehicle {
+            detail: format!("this CloudBoxx is bound to VIN {bound_vin}, the job's VIN is {vin}"),
+        });
+    }
+    let model = if vehicle.model.is_empty() {
+        String::new()
+    } else {
+        format!(", model {}", vehicle.model)
+    };
+    Ok(if vehicle.vin.is_empty() {
+        reported
+    } else {
+        format!("VIN {}{model} match the job", vehicle.vin)
+    })
 }
 
 /// Step bookkeeping of one run.

@@ -152,6 +152,56 @@ CREATE INDEX grants_job ON grants(job_id, revoked_at);
 CREATE INDEX grants_device ON grants(device_serial, revoked_at);
 "#,
     ),
+    // 3: required work and technician site data per job; the fleet's
+    // CloudBoxx registry (device keys, accepted attestations); vehicle
+    // records; revocation sequence numbers; account removal tombstones on
+    // tokens.
+    M::up(
+        r#"
+ALTER TABLE jobs ADD COLUMN requirements TEXT NOT NULL DEFAULT '{"steps":[],"vehicle_tests":[]}';
+UPDATE jobs SET requirements = CASE
+    WHEN kind = 'INSTALLATION' THEN '{"steps":["bind_vehicle","configure","verify"],"vehicle_tests":' ||
+        CASE WHEN vehicle_tests_required THEN '["central_lock_lock","central_lock_unlock","immobilizer_disable_driving","immobilizer_enable_driving","ignition_state","mileage","fuel_or_charge_level","position_fix","doors_closed","key_holder_present"]' ELSE '[]' END || '}'
+    WHEN kind = 'MAINTENANCE' THEN '{"steps":["identify"],"vehicle_tests":' ||
+        CASE WHEN vehicle_tests_required THEN '["central_lock_lock","central_lock_unlock","immobilizer_disable_driving","immobilizer_enable_driving","ignition_state","mileage","fuel_or_charge_level","position_fix","doors_closed","key_holder_present"]' ELSE '[]' END || '}'
+    ELSE requirements END;
+ALTER TABLE jobs ADD COLUMN site_data TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE devices (
+    serial TEXT PRIMARY KEY,
+    fleet_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    hardware TEXT,
+    registered_at TEXT NOT NULL
+);
+CREATE INDEX devices_fleet ON devices(fleet_id);
+CREATE TABLE attestations (
+    device_serial TEXT NOT NULL,
+    counter INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    PRIMARY KEY (device_serial, counter)
+);
+CREATE TABLE vehicles (
+    provider_id TEXT NOT NULL,
+    vin TEXT NOT NULL,
+    fleet_id TEXT NOT NULL,
+    license_plate TEXT,
+    vehicle_model_id TEXT,
+    vehicle_model_name TEXT,
+    cloudboxx_serial TEXT NOT NULL,
+    config_id TEXT,
+    config_sha256 TEXT,
+    job_id TEXT NOT NULL,
+    installed_at TEXT NOT NULL,
+    PRIMARY KEY (provider_id, vin)
+);
+ALTER TABLE grants ADD COLUMN vin TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN revoked_seq INTEGER;
+UPDATE grants SET revoked_seq = (SELECT value FROM seq_counter WHERE id = 1) WHERE revoked_at IS NOT NULL;
+ALTER TABLE tokens ADD COLUMN revoked_reason TEXT;
+CREATE INDEX grants_technician ON grants(technician_id, revoked_at);
+"#,
+    ),
 ];
 
 /// Opens (or creates) the database at `path`, or an in-memory one for

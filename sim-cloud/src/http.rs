@@ -16,12 +16,14 @@ use axum::{middleware, Json, Router};
 use serde::de::DeserializeOwned;
 use smartcontrol_cloud_api::{
     JobKind, JobStatus, LoginRequest, PushActionsRequest, RefreshRequest, ACTIONS_PATH,
-    CHANGES_PATH, LOGIN_PATH, REFRESH_PATH,
+    CHANGES_PATH, HELD_GRANTS_PARAM, HELD_REVOCATIONS_PARAM, LOGIN_PATH, REFRESH_PATH,
+    VEHICLE_MODELS_PATH,
 };
 
 use crate::error::{SimError, SimResult};
 use crate::faults::{fault_layer, stats_layer, FaultConfig, FaultState, SharedFaults, Stats};
-use crate::model::{CompanyRef, JobFilter, NewJob, NewUser};
+use crate::domain::Held;
+use crate::model::{CompanyRef, JobFilter, NewJob, NewUser, RegisteredDevice};
 use crate::{AuthUser, SimAdmin};
 
 /// The OpenAPI 3 document of every route, served at `/openapi.json`.
@@ -91,6 +93,33 @@ fn route_table() -> Vec<RouteDef> {
         r("POST", REFRESH_PATH, T, refresh),
         r("GET", CHANGES_PATH, T, changes),
         r("POST", ACTIONS_PATH, T, push_actions),
+        r("GET", VEHICLE_MODELS_PATH, T, vehicle_models),
+        r(
+            "GET",
+            "/api/v1/devices/{serial}/revocation-list",
+            O,
+            device_revocation_list,
+        ),
+        r(
+            "GET",
+            "/api/v1/provider/fleets/{fleet_id}/devices",
+            O,
+            provider_list_devices,
+        ),
+        r(
+            "POST",
+            "/api/v1/provider/fleets/{fleet_id}/devices",
+            O,
+            provider_register_device,
+        ),
+        r("GET", "/api/v1/provider/vehicles", O, provider_vehicles),
+        r("GET", "/api/v1/provider/vehicles/{vin}", O, provider_vehicle),
+        r(
+            "DELETE",
+            "/api/v1/partner/users/{id}",
+            O,
+            partner_remove_user,
+        ),
         r("GET", "/api/v1/provider/fleets", O, provider_fleets),
         r(
             "GET",
@@ -289,8 +318,68 @@ async fn changes(State(s): State<AppState>, Auth(u): Auth, Query(q): Q) -> SimRe
         None => None,
     };
     let since = q.get("since").cloned();
-    let c = blocking(move || s.admin.changes(&u, since.as_deref(), limit)).await?;
+    let held = Held::parse(
+        q.get(HELD_GRANTS_PARAM).map(String::as_str),
+        q.get(HELD_REVOCATIONS_PARAM).map(String::as_str),
+    )?;
+    let c = blocking(move || s.admin.changes_holding(&u, since.as_deref(), limit, &held)).await?;
     Ok(Json(c).into_response())
+}
+
+async fn vehicle_models(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    Ok(Json(s.admin.vehicle_models(&u)?).into_response())
+}
+
+async fn device_revocation_list(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> SimResult<Response> {
+    Ok(Json(blocking(move || s.admin.device_revocation_list(&serial)).await?).into_response())
+}
+
+async fn provider_list_devices(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(fleet_id): Path<String>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.list_devices(&p, &fleet_id)).await?).into_response())
+}
+
+async fn provider_register_device(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(fleet_id): Path<String>,
+    ApiJson(device): ApiJson<RegisteredDevice>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    let d = blocking(move || s.admin.register_device(&p, &fleet_id, &device)).await?;
+    Ok((StatusCode::CREATED, Json(d)).into_response())
+}
+
+async fn provider_vehicles(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.list_vehicles(&p)).await?).into_response())
+}
+
+async fn provider_vehicle(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(vin): Path<String>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.vehicle(&p, &vin)).await?).into_response())
+}
+
+async fn partner_remove_user(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    let me = u.id.clone();
+    blocking(move || s.admin.remove_company_user(&c, &me, &id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn push_actions(

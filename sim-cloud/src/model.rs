@@ -2,9 +2,10 @@
 //! (the technician API uses `smartcontrol_cloud_api` only).
 
 use serde::{Deserialize, Serialize};
+use smartcontrol_cloud_api::site::{VehicleCatalogue, VehicleModelEntry};
 use smartcontrol_cloud_api::{
     CentralLockConnectionType, FuelType, InstallationVariant, Job, JobKind, JobReport, JobStatus,
-    VehicleModel,
+    RequiredStep, VehicleModel,
 };
 
 /// Role of a user account.
@@ -152,9 +153,20 @@ pub struct JobSpec {
     /// Notes and instructions.
     #[serde(default)]
     pub instructions: Option<String>,
-    /// Vehicle tests must pass before the job may succeed.
-    #[serde(default)]
-    pub vehicle_tests_required: bool,
+    /// Shorthand of older clients: `true` requires the kind's default tests
+    /// (every test for an installation), `false` none. Ignored when
+    /// `required_tests` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_tests_required: Option<bool>,
+    /// Workflow steps SUCCEEDED needs (`identify`, `bind_vehicle`,
+    /// `configure`, `verify`). Absent: the kind's default (installation:
+    /// bind_vehicle, configure, verify; maintenance: identify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_steps: Option<Vec<RequiredStep>>,
+    /// Vehicle tests that must pass (wire names). Absent: the kind's
+    /// default (installation: all ten; maintenance: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_tests: Option<Vec<String>>,
 }
 
 fn default_kind() -> JobKind {
@@ -178,7 +190,9 @@ impl Default for JobSpec {
             master_data: serde_json::Map::new(),
             planned_service_date: None,
             instructions: None,
-            vehicle_tests_required: false,
+            vehicle_tests_required: None,
+            required_steps: None,
+            required_tests: None,
         }
     }
 }
@@ -273,28 +287,51 @@ pub struct ImportResult {
     pub jobs: Vec<Job>,
 }
 
-/// The built-in vehicle model catalogue: `(id, name)`.
-pub const VEHICLE_MODELS: &[(&str, &str)] = &[
-    ("vw-id3", "Volkswagen ID.3"),
-    ("vw-golf8", "Volkswagen Golf 8"),
-    ("vw-up-e", "Volkswagen e-up!"),
-    ("bmw-i3", "BMW i3"),
-    ("bmw-118i", "BMW 118i"),
-    ("renault-zoe", "Renault Zoe"),
-    ("tesla-model3", "Tesla Model 3"),
-    ("fiat-500e", "Fiat 500e"),
-    ("mini-cooper-se", "MINI Cooper SE"),
-    ("skoda-octavia", "Skoda Octavia Combi"),
-    ("toyota-yaris-hybrid", "Toyota Yaris Hybrid"),
-    ("opel-corsa-e", "Opel Corsa-e"),
-];
+/// Version of the built-in catalogue (bump it with every change of
+/// [`VEHICLE_MODELS`]).
+pub const CATALOGUE_VERSION: i64 = 1;
+
+/// The built-in vehicle model catalogue: `(id, name, supported central
+/// lock connection types)`.
+pub const VEHICLE_MODELS: &[(&str, &str, &[CentralLockConnectionType])] = {
+    use CentralLockConnectionType::{Analog, Can, KeylessBypass, SecureKeyModule};
+    &[
+        ("vw-id3", "Volkswagen ID.3", &[SecureKeyModule, Can]),
+        ("vw-golf8", "Volkswagen Golf 8", &[Can, Analog]),
+        ("vw-up-e", "Volkswagen e-up!", &[Can, Analog]),
+        ("bmw-i3", "BMW i3", &[SecureKeyModule, Can]),
+        ("bmw-118i", "BMW 118i", &[SecureKeyModule, Can]),
+        ("renault-zoe", "Renault Zoe", &[Analog, Can]),
+        ("tesla-model3", "Tesla Model 3", &[KeylessBypass]),
+        ("fiat-500e", "Fiat 500e", &[Can, Analog]),
+        ("mini-cooper-se", "MINI Cooper SE", &[SecureKeyModule, Can]),
+        ("skoda-octavia", "Skoda Octavia Combi", &[Can, Analog]),
+        ("toyota-yaris-hybrid", "Toyota Yaris Hybrid", &[Analog, Can]),
+        ("opel-corsa-e", "Opel Corsa-e", &[Can]),
+    ]
+};
+
+/// The catalogue as the technician API serves it.
+pub fn vehicle_catalogue() -> VehicleCatalogue {
+    VehicleCatalogue {
+        version: CATALOGUE_VERSION,
+        models: VEHICLE_MODELS
+            .iter()
+            .map(|(id, name, locks)| VehicleModelEntry {
+                id: (*id).to_owned(),
+                name: (*name).to_owned(),
+                central_lock_types: locks.to_vec(),
+            })
+            .collect(),
+    }
+}
 
 /// The catalogue entry of `id`, or a model named after the id.
 pub fn vehicle_model(id: &str) -> VehicleModel {
     let name = VEHICLE_MODELS
         .iter()
-        .find(|(mid, _)| *mid == id)
-        .map_or(id, |(_, name)| name);
+        .find(|(mid, _, _)| *mid == id)
+        .map_or(id, |(_, name, _)| name);
     VehicleModel {
         id: id.to_owned(),
         name: name.to_owned(),
@@ -342,6 +379,49 @@ pub struct GrantRecord {
     pub revoked_at: Option<i64>,
     /// Why it was revoked (one of `domain::grants::REVOCATION_REASONS`).
     pub revoked_reason: Option<String>,
+}
+
+/// A CloudBoxx registered with a fleet (`POST
+/// /api/v1/provider/fleets/{fleet_id}/devices`): its public key verifies
+/// the results it signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredDevice {
+    /// Serial (as on its label and in its advertisement).
+    pub serial: String,
+    /// The fleet the unit belongs to.
+    #[serde(default)]
+    pub fleet_id: String,
+    /// The unit's Ed25519 public key (64 hex digits).
+    pub public_key: String,
+    /// Hardware revision, e.g. `CBX-2`.
+    #[serde(default)]
+    pub hardware: Option<String>,
+    /// RFC 3339 time of registration.
+    #[serde(default)]
+    pub registered_at: String,
+}
+
+/// A vehicle as the provider sees it once a job installed a CloudBoxx in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VehicleRecord {
+    /// VIN.
+    pub vin: String,
+    /// The provider's fleet.
+    pub fleet_id: String,
+    /// License plate.
+    pub license_plate: Option<String>,
+    /// Model from the catalogue.
+    pub vehicle_model: Option<VehicleModel>,
+    /// The installed unit.
+    pub cloudboxx_serial: String,
+    /// Configuration active on the unit (as the unit attested it).
+    pub config_id: Option<String>,
+    /// Its SHA-256 (hex).
+    pub config_sha256: Option<String>,
+    /// The job that installed it.
+    pub job_id: String,
+    /// RFC 3339 time the installation succeeded.
+    pub installed_at: String,
 }
 
 /// `GET /api/v1/provider/devices/{serial}/revocations`.

@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use smartcontrol_cloud_api::{CentralLockConnectionType, FuelType, InstallationVariant, JobKind};
+use smartcontrol_ble::security::simulated_device_key;
+use smartcontrol_cloud_api::site::vin_check_digit;
+use smartcontrol_cloud_api::{
+    CentralLockConnectionType, FuelType, InstallationVariant, JobKind, RequiredStep,
+};
 
 use crate::error::SimResult;
 use crate::model::{vehicle_model, JobSpec, NewJob, NewUser, Role};
@@ -55,10 +59,25 @@ pub struct DemoSeed {
     pub other_job_ids: Vec<String>,
     /// PENDING jobs.
     pub pending_job_ids: Vec<String>,
-    /// Jobs (of any of the above) with `vehicle_tests_required`.
+    /// Jobs (of any of the above) whose requirements include vehicle tests.
     pub tests_required_job_ids: Vec<String>,
-    /// CloudBoxx serial of every demo job (all are INSTALLATION or
-    /// MAINTENANCE): job id -> `CBX-1000NN` (see [`demo_cloudboxx_serial`]).
+    /// Jobs whose provider requires no device work at all (visual-check
+    /// maintenance visits): SUCCEEDED right after claim is allowed.
+    pub no_required_work_job_ids: Vec<String>,
+    /// Jobs that leave the VIN and plate to the technician.
+    pub open_vin_job_ids: Vec<String>,
+    /// Jobs that leave the CloudBoxx serial to the technician.
+    pub open_serial_job_ids: Vec<String>,
+    /// The real vehicle of every job: job id -> (VIN, catalogue model id),
+    /// also where the job leaves them open (simulated vehicles report these).
+    pub vehicles: BTreeMap<String, (String, String)>,
+    /// Registered units not named by any job, per fleet id (what a
+    /// technician enters on site for a job without a serial).
+    pub spare_serials: BTreeMap<String, Vec<String>>,
+    /// CloudBoxx serial of every demo job that names one: job id ->
+    /// `CBX-1000NN` (see [`demo_cloudboxx_serial`]). Every demo unit (and
+    /// the spares) is registered with its fleet under its simulated key
+    /// (`smartcontrol_ble::security::simulated_device_key`).
     pub cloudboxx_serials: BTreeMap<String, String>,
     /// Ed25519 public key of the Berlin fleet (its CloudBoxxes verify
     /// grants with it).
@@ -71,6 +90,31 @@ pub struct DemoSeed {
 /// `CBX-100001`, `CBX-100002`, ...
 pub fn demo_cloudboxx_serial(i: usize) -> String {
     format!("CBX-{}", 100_001 + i)
+}
+
+/// Spare registered units of a demo fleet (`CBX-19000N` Berlin,
+/// `CBX-19010N` Hamburg), not named by any job.
+pub fn demo_spare_serials(hamburg: bool) -> Vec<String> {
+    let base = if hamburg { 190_101 } else { 190_001 };
+    (0..3).map(|i| format!("CBX-{}", base + i)).collect()
+}
+
+/// A valid VIN of demo vehicle `i`: the model's manufacturer code, `ZZZ`,
+/// a letter (never I, O or Q) and digits, with the ISO 3779 check digit
+/// where the region requires one (North America).
+pub fn demo_vin(wmi: &str, i: usize) -> String {
+    const LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
+    let letter = LETTERS[i % LETTERS.len()] as char;
+    let mut vin: Vec<char> = format!("{wmi}ZZZ{letter}{:010}", 4_711_000_000u64 + (i as u64) * 7919)
+        .chars()
+        .collect();
+    let text: String = vin.iter().collect();
+    if smartcontrol_cloud_api::site::vin_check_digit_applies(&text) {
+        if let Some(d) = vin_check_digit(&text) {
+            vin[8] = d;
+        }
+    }
+    vin.into_iter().collect()
 }
 
 /// Serial of the CloudBoxx of [`seed_bulk`] job `i`: `CBX-300000` + i.
@@ -179,12 +223,32 @@ fn demo_job(
     } else {
         format!("B-SC {}", 1042 + i * 17)
     };
-    let vin = format!(
-        "{wmi}ZZZ{}{:010}",
-        (b'A' + (i % 26) as u8) as char,
-        4_711_000_000u64 + (i as u64) * 7919
-    );
+    let vin = demo_vin(wmi, i);
     let open_choice = i % 7 == 3;
+    let open_vin = i % 9 == 4;
+    let open_serial = i % 11 == 5;
+    // Maintenance visits that are a visual check require no device work;
+    // others ask for the tests. Installations require the default work
+    // (bind, configure, verify, every test), some only the lock and
+    // immobilizer tests.
+    let (required_steps, required_tests) = match (&kind, i % 4) {
+        (JobKind::Maintenance, 0) => (None, Some(smartcontrol_cloud_api::work::default_installation_tests())),
+        (JobKind::Maintenance, _) => (Some(Vec::<RequiredStep>::new()), Some(Vec::new())),
+        (_, 1) => (
+            None,
+            Some(
+                [
+                    "central_lock_lock",
+                    "central_lock_unlock",
+                    "immobilizer_disable_driving",
+                    "immobilizer_enable_driving",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ),
+        ),
+        _ => (None, None),
+    };
     let variant = match i % 3 {
         0 => InstallationVariant::Standard,
         1 => InstallationVariant::Hidden,
@@ -206,8 +270,8 @@ fn demo_job(
     let date = today + chrono::Duration::days((i % 14) as i64);
     let spec = JobSpec {
         kind: kind.clone(),
-        vin: Some(vin),
-        license_plate: Some(plate),
+        vin: (!open_vin).then_some(vin),
+        license_plate: (!open_vin).then_some(plate),
         custom_name: Some(format!(
             "{}-{:03}",
             if hamburg { "SM-HH" } else { "SM-B" },
@@ -225,7 +289,7 @@ fn demo_job(
             Some(lock.clone())
         },
         fuel_type: Some(fuel.clone()),
-        cloudboxx_serial: Some(demo_cloudboxx_serial(i)),
+        cloudboxx_serial: (!open_serial).then(|| demo_cloudboxx_serial(i)),
         hardware: Some(
             if kind == JobKind::Maintenance {
                 "CloudBoxx 3 (installed)"
@@ -241,8 +305,14 @@ fn demo_job(
         },
         master_data: master,
         planned_service_date: Some(date.format("%Y-%m-%d").to_string()),
-        instructions: Some(INSTRUCTIONS[i % INSTRUCTIONS.len()].into()),
-        vehicle_tests_required: matches!(i % 4, 0),
+        instructions: Some(if required_steps.as_ref().is_some_and(Vec::is_empty) {
+            "Visual check of the installation and the wiring; no device work needed.".into()
+        } else {
+            INSTRUCTIONS[i % INSTRUCTIONS.len()].into()
+        }),
+        vehicle_tests_required: None,
+        required_steps,
+        required_tests,
     };
     NewJob {
         fleet_id: fleet_id.to_owned(),
@@ -320,6 +390,28 @@ pub fn seed_demo(admin: &SimAdmin) -> SimResult<DemoSeed> {
     admin.connect(&provider_id, &hamburg, &other)?;
 
     let today = admin.now().date_naive();
+    // Every unit of the demo (and three spares per fleet) is registered
+    // with its fleet under its simulated key.
+    let mut units: BTreeMap<String, Vec<(String, [u8; 32])>> = BTreeMap::new();
+    for i in 0..36 {
+        let fleet = if i >= 20 { &hamburg } else { &berlin };
+        let serial = demo_cloudboxx_serial(i);
+        let key = simulated_device_key(&serial).verifying_key().to_bytes();
+        units.entry(fleet.clone()).or_default().push((serial, key));
+    }
+    let mut spare_serials = BTreeMap::new();
+    for (fleet, hamburg_fleet) in [(&berlin, false), (&hamburg, true)] {
+        let spares = demo_spare_serials(hamburg_fleet);
+        for s in &spares {
+            let key = simulated_device_key(s).verifying_key().to_bytes();
+            units.entry(fleet.clone()).or_default().push((s.clone(), key));
+        }
+        spare_serials.insert(fleet.clone(), spares);
+    }
+    for (fleet, devices) in &units {
+        admin.register_devices_unchecked(fleet, devices)?;
+    }
+    let mut vehicles = BTreeMap::new();
     let mut jobs = Vec::new();
     for i in 0..36 {
         let hamburg_job = i >= 20;
@@ -332,6 +424,10 @@ pub fn seed_demo(admin: &SimAdmin) -> SimResult<DemoSeed> {
         jobs.push(demo_job(i, fleet, hamburg_job, company, today));
     }
     let created = admin.create_jobs(&provider_id, jobs)?;
+    for (i, j) in created.iter().enumerate() {
+        let (model_id, _, _, wmi) = &DEMO_MODELS[i % DEMO_MODELS.len()];
+        vehicles.insert(j.job.id.clone(), (demo_vin(wmi, i), (*model_id).to_owned()));
+    }
     let berlin_fleet_public_key = admin.fleet_public_key(&berlin)?;
     let hamburg_fleet_public_key = admin.fleet_public_key(&hamburg)?;
     let mut seed = DemoSeed {
@@ -355,17 +451,31 @@ pub fn seed_demo(admin: &SimAdmin) -> SimResult<DemoSeed> {
         other_job_ids: Vec::new(),
         pending_job_ids: Vec::new(),
         tests_required_job_ids: Vec::new(),
+        no_required_work_job_ids: Vec::new(),
+        open_vin_job_ids: Vec::new(),
+        open_serial_job_ids: Vec::new(),
+        vehicles,
+        spare_serials,
         cloudboxx_serials: BTreeMap::new(),
         berlin_fleet_public_key,
         hamburg_fleet_public_key,
     };
     for j in created {
         let j = j.job;
-        if let Some(serial) = &j.cloudboxx_serial {
-            seed.cloudboxx_serials.insert(j.id.clone(), serial.clone());
+        match &j.cloudboxx_serial {
+            Some(serial) => {
+                seed.cloudboxx_serials.insert(j.id.clone(), serial.clone());
+            }
+            None => seed.open_serial_job_ids.push(j.id.clone()),
+        }
+        if j.vin.is_none() {
+            seed.open_vin_job_ids.push(j.id.clone());
         }
         if j.vehicle_tests_required {
             seed.tests_required_job_ids.push(j.id.clone());
+        }
+        if j.requirements.is_empty() {
+            seed.no_required_work_job_ids.push(j.id.clone());
         }
         match j.assigned_company_id.as_deref() {
             Some(c) if c == autotech => seed.autotech_job_ids.push(j.id),
@@ -436,6 +546,14 @@ pub fn seed_bulk(admin: &SimAdmin, n_jobs: usize) -> SimResult<BulkSeed> {
         })
         .collect();
     let job_ids = admin.insert_assigned_jobs(&provider_id, jobs)?;
+    let units: Vec<(String, [u8; 32])> = (0..n_jobs)
+        .map(|i| {
+            let serial = bulk_cloudboxx_serial(i);
+            let key = simulated_device_key(&serial).verifying_key().to_bytes();
+            (serial, key)
+        })
+        .collect();
+    admin.register_devices_unchecked(&fleet_id, &units)?;
     Ok(BulkSeed {
         provider_id,
         provider_email,

@@ -4,21 +4,25 @@
 //! Every write runs in one transaction through [`Store::write`]; a
 //! technician's action and its outbox row commit together or not at all.
 
+mod access;
+mod runs;
 mod schema;
+
+pub(crate) use runs::RunRecord;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use smartcontrol_cloud_api::work::missing_work;
 use smartcontrol_cloud_api::{
-    AccessGrantEnvelope, Action, DeviceReport, Job, JobReport, JobStatus, RejectReason,
-    VehicleTestResult, WorkflowStepReport,
+    Action, Job, JobStatus, RejectReason, SiteData, SiteField,
 };
 
 use crate::error::{CoreError, Result};
 use crate::model::{
     Account, Conflict, JobDetail, JobPage, JobQuery, JobSummary, JobView, PendingAction,
-    QueuedAction,
+    QueuedAction, RequiredWork,
 };
 use crate::rules::{self, Actor, JobState};
 
@@ -30,6 +34,11 @@ pub(crate) mod meta {
     pub const LAST_ATTEMPT_AT: &str = "sync.last_attempt_at";
     pub const LAST_ERROR: &str = "sync.last_error";
     pub const LAST_STATE: &str = "sync.last_state";
+    /// The vehicle catalogue (JSON of `cloud_api::site::VehicleCatalogue`).
+    pub const CATALOGUE: &str = "catalogue";
+    /// Why the account ended (the cloud said it was removed); the session
+    /// stays so unsynced work remains visible, but nothing syncs.
+    pub const ACCOUNT_REMOVED: &str = "account.removed";
 }
 
 /// The local database of one data directory: one connection for writes
@@ -135,26 +144,16 @@ impl Store {
             })
             .optional()?;
         let was_mine = previous.as_ref().is_some_and(|p| p.2);
-        let search_text = [
-            job.license_plate.as_deref(),
-            job.vin.as_deref(),
-            job.custom_name.as_deref(),
-            Some(job.provider_name.as_str()),
-            Some(job.fleet_name.as_str()),
-        ]
-        .iter()
-        .flatten()
-        .map(|s| s.to_lowercase())
-        .collect::<Vec<_>>()
-        .join("\u{1f}");
+        let cols = SummaryColumns::of(&job.effective());
+        let search_text = cols.search_text.clone();
         tx.prepare_cached(
             "INSERT INTO jobs (id, server_json, server_version, kind, provider_id, provider_name,
                 fleet_id, fleet_name, license_plate, vin, custom_name, vehicle_model,
                 planned_service_date, vehicle_tests_required, search_text, status,
-                assignee_id, assignee_name, failure_comment, installation_started, sort_key)
+                assignee_id, assignee_name, failure_comment, installation_started, sort_key,
+                site_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                ?17, ?18, ?19, ?20,
-                COALESCE(?13, '9999-12-31') || char(31) || COALESCE(?9, '') || char(31) || ?1)
+                ?17, ?18, ?19, ?20, ?21, ?22)
              ON CONFLICT (id) DO UPDATE SET
                 server_json = excluded.server_json, server_version = excluded.server_version,
                 kind = excluded.kind, provider_id = excluded.provider_id,
@@ -168,7 +167,7 @@ impl Store {
                 assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
                 failure_comment = excluded.failure_comment,
                 installation_started = excluded.installation_started,
-                sort_key = excluded.sort_key",
+                sort_key = excluded.sort_key, site_json = excluded.site_json",
         )?
         .execute(params![
             &job.id,
@@ -179,18 +178,20 @@ impl Store {
             job.provider_name,
             job.fleet_id,
             job.fleet_name,
-            job.license_plate,
-            job.vin,
+            cols.license_plate,
+            cols.vin,
             job.custom_name,
-            job.vehicle_model.as_ref().map(|m| m.name.as_str()),
+            cols.vehicle_model,
             job.planned_service_date,
-            job.vehicle_tests_required,
+            !job.requirements.vehicle_tests.is_empty() || job.vehicle_tests_required,
             search_text,
             job.status.as_str(),
             job.assignee.as_ref().map(|t| t.id.as_str()),
             job.assignee.as_ref().map(|t| t.name.as_str()),
             job.failure_comment,
             job.installation_started_at.is_some(),
+            cols.sort_key,
+            serde_json::to_string(&job.site_data)?,
         ])?;
         match previous {
             Some((_, old, _)) if old == search_text => {}
@@ -211,54 +212,6 @@ impl Store {
         Ok(ended)
     }
 
-    // ---- access grants -------------------------------------------------
-
-    /// Keeps the grant the cloud issued for one of the technician's jobs.
-    pub(crate) fn save_grant(tx: &Transaction<'_>, g: &AccessGrantEnvelope) -> Result<()> {
-        tx.prepare_cached(
-            "INSERT INTO grants (job_id, grant_id, grant_hex, not_after, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (job_id) DO UPDATE SET grant_id = excluded.grant_id,
-                grant_hex = excluded.grant_hex, not_after = excluded.not_after,
-                received_at = excluded.received_at",
-        )?
-        .execute(params![
-            g.job_id,
-            g.grant_id,
-            g.grant,
-            g.not_after,
-            now_rfc3339()
-        ])?;
-        Ok(())
-    }
-
-    /// Forgets the grant of a job: vehicle access ends with the job.
-    pub(crate) fn erase_grant(tx: &Transaction<'_>, job_id: &str) -> Result<()> {
-        if tx
-            .prepare_cached("DELETE FROM grants WHERE job_id = ?1")?
-            .execute([job_id])?
-            > 0
-        {
-            tracing::info!(job_id, "access grant erased");
-        }
-        Ok(())
-    }
-
-    /// The stored grant of a job, if any.
-    pub(crate) fn grant(conn: &Connection, job_id: &str) -> Result<Option<AccessGrantEnvelope>> {
-        Ok(conn
-            .prepare_cached("SELECT grant_id, grant_hex, not_after FROM grants WHERE job_id = ?1")?
-            .query_row([job_id], |r| {
-                Ok(AccessGrantEnvelope {
-                    job_id: job_id.to_owned(),
-                    grant_id: r.get(0)?,
-                    grant: r.get(1)?,
-                    not_after: r.get(2)?,
-                })
-            })
-            .optional()?)
-    }
-
     pub(crate) fn is_my_running_job(conn: &Connection, job_id: &str, me: &Actor) -> Result<bool> {
         Ok(conn
             .prepare_cached(
@@ -276,16 +229,26 @@ impl Store {
             [job_id],
             |r| r.get::<_, String>(0),
         )?)?;
+        let pending = Self::pending_for_job(tx, job_id)?;
+        // The required work is judged against the job as it will stand once
+        // every queued entry is applied (a completion always comes last).
+        let final_site = pending.iter().fold(cloud.site_data.clone(), |site, (p, _)| {
+            match &p.action {
+                Action::EnterSiteData { data } => site.merged(data),
+                _ => site,
+            }
+        });
         let mut state = JobState {
             status: cloud.status.clone(),
             assignee_id: cloud.assignee.as_ref().map(|t| t.id.clone()),
             assignee_name: cloud.assignee.as_ref().map(|t| t.name.clone()),
             failure_comment: cloud.failure_comment.clone(),
             installation_started: cloud.installation_started_at.is_some(),
-            vehicle_tests_required: cloud.vehicle_tests_required,
-            vehicle_tests_passed: Self::vehicle_tests_passed(tx, job_id)?,
+            missing_work: Self::missing_work_for(tx, job_id, &cloud, &final_site)?,
+            provider_specified: provider_specified(&cloud),
+            site: cloud.site_data.clone(),
         };
-        for pending in Self::pending_for_job(tx, job_id)? {
+        for pending in pending {
             let actor = if pending.1 == me.id {
                 me.clone()
             } else {
@@ -307,6 +270,19 @@ impl Store {
         Self::write_state(tx, job_id, &state)
     }
 
+    /// What the job's latest attested run leaves missing, with `site` as
+    /// the technician's entries.
+    fn missing_work_for(
+        conn: &Connection,
+        job_id: &str,
+        cloud: &Job,
+        site: &SiteData,
+    ) -> Result<Vec<smartcontrol_cloud_api::MissingWork>> {
+        let job = local_effective(cloud, site);
+        let attestation = Self::latest_attestation(conn, job_id)?;
+        Ok(missing_work(&job, attestation.as_ref().map(|a| &a.fields)))
+    }
+
     fn write_state(tx: &Transaction<'_>, job_id: &str, s: &JobState) -> Result<()> {
         tx.prepare_cached(
             "UPDATE jobs SET status = ?2, assignee_id = ?3, assignee_name = ?4,
@@ -320,6 +296,34 @@ impl Store {
             s.failure_comment,
             s.installation_started
         ])?;
+        let site_json = serde_json::to_string(&s.site)?;
+        let stored: (i64, String, String, String) = tx
+            .prepare_cached(
+                "SELECT rowid, site_json, search_text, server_json FROM jobs WHERE id = ?1",
+            )?
+            .query_row([job_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        if stored.1 != site_json {
+            // What the technician entered shows in lists and search at once.
+            let cloud: Job = serde_json::from_str(&stored.3)?;
+            let cols = SummaryColumns::of(&local_effective(&cloud, &s.site));
+            tx.prepare_cached(
+                "UPDATE jobs SET site_json = ?2, license_plate = ?3, vin = ?4,
+                    vehicle_model = ?5, search_text = ?6, sort_key = ?7 WHERE id = ?1",
+            )?
+            .execute(params![
+                job_id,
+                site_json,
+                cols.license_plate,
+                cols.vin,
+                cols.vehicle_model,
+                cols.search_text,
+                cols.sort_key
+            ])?;
+            if stored.2 != cols.search_text {
+                Self::search_index_remove(tx, stored.0, &stored.2)?;
+                Self::search_index_add(tx, stored.0, &cols.search_text)?;
+            }
+        }
         Ok(())
     }
 
@@ -359,34 +363,44 @@ impl Store {
 
     fn job_state(conn: &Connection, job_id: &str) -> Result<Option<(JobState, i64)>> {
         let row = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT status, assignee_id, assignee_name, failure_comment,
-                    installation_started, vehicle_tests_required, server_version
+                    installation_started, server_version, server_json, site_json
                  FROM jobs WHERE id = ?1",
-                [job_id],
-                |r| {
-                    Ok((
-                        JobState {
-                            status: JobStatus::from(r.get::<_, String>(0)?),
-                            assignee_id: r.get(1)?,
-                            assignee_name: r.get(2)?,
-                            failure_comment: r.get(3)?,
-                            installation_started: r.get(4)?,
-                            vehicle_tests_required: r.get(5)?,
-                            vehicle_tests_passed: false,
-                        },
-                        r.get::<_, i64>(6)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([job_id], |r| {
+                Ok((
+                    JobStatus::from(r.get::<_, String>(0)?),
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, bool>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            })
             .optional()?;
-        match row {
-            Some((mut state, version)) => {
-                state.vehicle_tests_passed = Self::vehicle_tests_passed(conn, job_id)?;
-                Ok(Some((state, version)))
-            }
-            None => Ok(None),
-        }
+        let Some((status, assignee_id, assignee_name, failure_comment, started, version, cloud, site)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let cloud: Job = serde_json::from_str(&cloud)?;
+        let site: SiteData = serde_json::from_str(&site)?;
+        Ok(Some((
+            JobState {
+                status,
+                assignee_id,
+                assignee_name,
+                failure_comment,
+                installation_started: started,
+                missing_work: Self::missing_work_for(conn, job_id, &cloud, &site)?,
+                provider_specified: provider_specified(&cloud),
+                site,
+            },
+            version,
+        )))
     }
 
     // ---- technician actions -------------------------------------------
@@ -422,11 +436,11 @@ impl Store {
             // A completion carries the job's report: the vehicle test results.
             let action = match action {
                 Action::CompleteSucceeded { report } => Action::CompleteSucceeded {
-                    report: Self::with_tests(tx, job_id, report)?,
+                    report: Self::with_run(tx, job_id, report)?,
                 },
                 Action::CompleteFailed { comment, report } => Action::CompleteFailed {
                     comment: comment.trim().to_owned(),
-                    report: Self::with_tests(tx, job_id, report)?,
+                    report: Self::with_run(tx, job_id, report)?,
                 },
                 other => other,
             };
@@ -456,118 +470,6 @@ impl Store {
                 pending_actions: Self::pending_count(tx)?,
             })
         }
-    }
-
-    /// Completes a report with what this device recorded for the job:
-    /// vehicle test results, the CloudBoxx and the workflow steps.
-    fn with_tests(conn: &Connection, job_id: &str, mut report: JobReport) -> Result<JobReport> {
-        if report.vehicle_tests.is_empty() {
-            report.vehicle_tests = Self::vehicle_tests(conn, job_id)?;
-        }
-        if let Some((device, steps)) = Self::workflow_report(conn, job_id)? {
-            report.device = report.device.or(device);
-            if report.steps.is_empty() {
-                report.steps = steps;
-            }
-        }
-        Ok(report)
-    }
-
-    /// Records the outcome of an on-vehicle workflow run (replacing an
-    /// earlier run's record for the job).
-    pub(crate) fn save_workflow_report(
-        &self,
-        job_id: &str,
-        device: Option<&DeviceReport>,
-        steps: &[WorkflowStepReport],
-    ) -> Result<()> {
-        let device = device.map(serde_json::to_string).transpose()?;
-        let steps = serde_json::to_string(steps)?;
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO workflow_reports (job_id, device_json, steps_json, updated_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (job_id) DO UPDATE SET device_json = excluded.device_json,
-                    steps_json = excluded.steps_json, updated_at = excluded.updated_at",
-                params![job_id, device, steps, now_rfc3339()],
-            )?;
-            Ok(())
-        })
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn workflow_report(
-        conn: &Connection,
-        job_id: &str,
-    ) -> Result<Option<(Option<DeviceReport>, Vec<WorkflowStepReport>)>> {
-        let row: Option<(Option<String>, String)> = conn
-            .query_row(
-                "SELECT device_json, steps_json FROM workflow_reports WHERE job_id = ?1",
-                [job_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        row.map(|(device, steps)| {
-            Ok((
-                device.map(|d| serde_json::from_str(&d)).transpose()?,
-                serde_json::from_str(&steps)?,
-            ))
-        })
-        .transpose()
-    }
-
-    // ---- vehicle tests -------------------------------------------------
-
-    /// Records vehicle test results for a job (a later result of the same
-    /// test replaces the earlier one), then recomputes nothing: the rules
-    /// read them when the technician completes the job.
-    pub(crate) fn record_vehicle_tests(
-        &self,
-        job_id: &str,
-        results: &[VehicleTestResult],
-    ) -> Result<()> {
-        self.write(|tx| {
-            if Self::job_state(tx, job_id)?.is_none() {
-                return Err(CoreError::JobNotFound {
-                    job_id: job_id.to_owned(),
-                }
-                .into());
-            }
-            for t in results {
-                tx.execute(
-                    "INSERT OR REPLACE INTO vehicle_tests (job_id, test, passed, measured, hint, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![job_id, t.test, t.passed, t.measured, t.hint, t.at],
-                )?;
-            }
-            Ok(())
-        })
-    }
-
-    pub(crate) fn vehicle_tests(conn: &Connection, job_id: &str) -> Result<Vec<VehicleTestResult>> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT test, passed, measured, hint, at FROM vehicle_tests WHERE job_id = ?1
-             ORDER BY test",
-        )?;
-        let rows = stmt.query_map([job_id], |r| {
-            Ok(VehicleTestResult {
-                test: r.get(0)?,
-                passed: r.get(1)?,
-                measured: r.get(2)?,
-                hint: r.get(3)?,
-                at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn vehicle_tests_passed(conn: &Connection, job_id: &str) -> Result<bool> {
-        let (total, passed): (i64, i64) = conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(passed), 0) FROM vehicle_tests WHERE job_id = ?1",
-            [job_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok(total > 0 && total == passed)
     }
 
     // ---- views ---------------------------------------------------------
@@ -671,9 +573,18 @@ impl Store {
                 row.ok_or_else(|| CoreError::JobNotFound {
                     job_id: job_id.to_owned(),
                 })?;
+            let cloud: Job = serde_json::from_str(&cloud)?;
+            let (state, _) = Self::job_state(conn, job_id)?.ok_or_else(|| CoreError::JobNotFound {
+                job_id: job_id.to_owned(),
+            })?;
+            let effective = local_effective(&cloud, &state.site);
+            let open_fields = {
+                let mut j = cloud.clone();
+                j.site_data = state.site.clone();
+                j.open_fields().iter().map(SiteField::name).collect()
+            };
             Ok(JobDetail {
                 summary,
-                cloud: serde_json::from_str(&cloud)?,
                 installation_started,
                 failure_comment,
                 pending: Self::pending_for_job(conn, job_id)?
@@ -681,10 +592,15 @@ impl Store {
                     .map(|(p, _)| p)
                     .collect(),
                 vehicle_tests: Self::vehicle_tests(conn, job_id)?,
-                available_actions: match (me, Self::job_state(conn, job_id)?) {
-                    (Some(me), Some((state, _))) => rules::available_actions(&state, me),
-                    _ => Vec::new(),
+                available_actions: match me {
+                    Some(me) => rules::available_actions(&state, me),
+                    None => Vec::new(),
                 },
+                required_work: RequiredWork::of(&cloud.requirements, &state.missing_work),
+                site_data: state.site,
+                open_fields,
+                effective,
+                cloud,
             })
         })
     }
@@ -998,6 +914,86 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobSummary> {
         vehicle_tests_required: r.get(14)?,
         pending_actions: r.get(15)?,
     })
+}
+
+/// The job as it stands on this device: the cloud's job with `site` (the
+/// cloud's accepted entries and the queued ones) as the technician's data.
+pub(crate) fn local_effective(cloud: &Job, site: &SiteData) -> Job {
+    let mut j = cloud.clone();
+    j.site_data = site.clone();
+    j.effective()
+}
+
+/// Specifications the provider set on the cloud's job.
+fn provider_specified(cloud: &Job) -> Vec<SiteField> {
+    let mut out: Vec<SiteField> = [
+        SiteField::Vin,
+        SiteField::LicensePlate,
+        SiteField::VehicleModel,
+        SiteField::CentralLockConnectionType,
+        SiteField::CloudboxxSerial,
+    ]
+    .into_iter()
+    .filter(|f| cloud.specified_by_provider(f))
+    .collect();
+    out.extend(
+        cloud
+            .master_data
+            .keys()
+            .map(|k| SiteField::MasterData(k.clone())),
+    );
+    out
+}
+
+/// The denormalised list and search columns of a job as it stands.
+struct SummaryColumns {
+    license_plate: Option<String>,
+    vin: Option<String>,
+    vehicle_model: Option<String>,
+    /// Lower-cased plate, VIN, name, provider, fleet, model name and id.
+    search_text: String,
+    /// Planned date (undated last), plate, id: the list order.
+    sort_key: String,
+}
+
+impl SummaryColumns {
+    fn of(job: &Job) -> SummaryColumns {
+        let mut parts: Vec<String> = [
+            job.license_plate.as_deref(),
+            job.vin.as_deref(),
+            job.custom_name.as_deref(),
+            Some(job.provider_name.as_str()),
+            Some(job.fleet_name.as_str()),
+        ]
+        .iter()
+        .flatten()
+        .map(|s| s.to_lowercase())
+        .collect();
+        parts.push(
+            job.vehicle_model
+                .as_ref()
+                .map(|m| m.name.to_lowercase())
+                .unwrap_or_default(),
+        );
+        parts.push(
+            job.vehicle_model
+                .as_ref()
+                .map(|m| m.id.to_lowercase())
+                .unwrap_or_default(),
+        );
+        SummaryColumns {
+            license_plate: job.license_plate.clone(),
+            vin: job.vin.clone(),
+            vehicle_model: job.vehicle_model.as_ref().map(|m| m.name.clone()),
+            search_text: parts.join("\u{1f}"),
+            sort_key: format!(
+                "{}\u{1f}{}\u{1f}{}",
+                job.planned_service_date.as_deref().unwrap_or("9999-12-31"),
+                job.license_plate.as_deref().unwrap_or(""),
+                job.id
+            ),
+        }
+    }
 }
 
 fn escape_like(s: &str) -> String {

@@ -13,6 +13,9 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/002_view_order_index.sql")),
     M::up(include_str!("migrations/003_access_grants.sql")),
     M::up(include_str!("migrations/004_workflow_reports.sql")),
+    M::up(include_str!(
+        "migrations/005_site_data_attestations_revocations.sql"
+    )),
 ];
 
 /// The migrations of the local store.

@@ -2,7 +2,12 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use smartcontrol_cloud_api::{JobKind, RemovalReason, Technician};
+use smartcontrol_ble::message::{HintCode, Unit, VehicleTestId, VehicleTestResult as BleResult};
+use smartcontrol_ble::security::{simulated_device_key, Attestation, AttestationFields};
+use smartcontrol_cloud_api::{
+    JobKind, JobReport, JobRequirements, RemovalReason, Technician, VehicleModel,
+    VehicleTestResult,
+};
 
 fn me() -> Actor {
     Actor {
@@ -45,6 +50,8 @@ pub(crate) fn cloud_job(id: &str, plate: &str, status: JobStatus) -> Job {
         installation_started_at: None,
         failure_comment: None,
         vehicle_tests_required: false,
+        requirements: JobRequirements::default(),
+        site_data: SiteData::default(),
         version: 1,
         updated_at: "2026-11-23T10:00:00Z".into(),
     }
@@ -201,15 +208,20 @@ fn a_rejection_keeps_the_work_as_conflicts_and_restores_cloud_truth() {
         .write(|tx| Store::upsert_cloud_job(tx, &mine, &me()))
         .unwrap();
     store
-        .record_vehicle_tests(
+        .save_run(
             "1",
-            &[VehicleTestResult {
-                test: "doors".into(),
-                passed: true,
-                measured: None,
-                hint: None,
-                at: "2026-11-23T10:00:00Z".into(),
-            }],
+            &RunRecord {
+                device: None,
+                steps: &[],
+                tests: &[VehicleTestResult {
+                    test: "doors".into(),
+                    passed: true,
+                    measured: None,
+                    hint: None,
+                    at: "2026-11-23T10:00:00Z".into(),
+                }],
+                attestation: None,
+            },
         )
         .unwrap();
     let start = store
@@ -420,4 +432,187 @@ fn access_grants_end_with_the_job() {
         .unwrap();
     store.write(Store::clear_account).unwrap();
     assert!(!has("3"));
+}
+
+fn running_mine(mut job: Job) -> Job {
+    job.status = JobStatus::Running;
+    job.assignee = Some(Technician {
+        id: "t-anna".into(),
+        name: "Anna".into(),
+    });
+    job
+}
+
+#[test]
+fn search_matches_the_vehicle_model() {
+    let mut golf = cloud_job("1", "B-SC 1", JobStatus::Assigned);
+    golf.vehicle_model = Some(VehicleModel {
+        id: "vw-golf8".into(),
+        name: "Volkswagen Golf 8".into(),
+    });
+    let (_d, store) = store_with(&[golf, cloud_job("2", "B-SC 2", JobStatus::Assigned)]);
+    for term in ["Golf", "golf 8", "vw-golf8", "Volkswagen"] {
+        let mut q = JobQuery::view(JobView::All);
+        q.search = Some(term.into());
+        let ids: Vec<String> = store.jobs(None, &q).unwrap().jobs.into_iter().map(|j| j.id).collect();
+        assert_eq!(ids, ["1"], "{term}");
+    }
+}
+
+#[test]
+fn site_data_shows_at_once_and_leaves_with_a_refusal() {
+    let mut open = running_mine(cloud_job("1", "B-SC 1", JobStatus::Running));
+    open.vin = None;
+    open.license_plate = None;
+    let (_d, store) = store_with(&[open.clone()]);
+    let entered = store
+        .queue_action(
+            &me(),
+            "1",
+            Action::EnterSiteData {
+                data: SiteData {
+                    vin: Some("WVWZZZ1JZXW000777".into()),
+                    license_plate: Some("B-XY 77".into()),
+                    ..SiteData::default()
+                },
+            },
+        )
+        .unwrap();
+    let d = store.job("1", Some(&me())).unwrap();
+    assert_eq!(d.summary.vin.as_deref(), Some("WVWZZZ1JZXW000777"));
+    assert_eq!(d.summary.license_plate.as_deref(), Some("B-XY 77"));
+    assert_eq!(d.effective.vin.as_deref(), Some("WVWZZZ1JZXW000777"));
+    assert!(d.cloud.vin.is_none(), "the cloud's truth is kept apart");
+    assert!(!d.open_fields.contains(&"vin".to_owned()));
+    let mut q = JobQuery::view(JobView::All);
+    q.search = Some("xy 77".into());
+    assert_eq!(store.jobs(None, &q).unwrap().total, 1, "searchable offline");
+    // What the provider specified cannot be entered.
+    let mut specified = running_mine(cloud_job("2", "B-SC 2", JobStatus::Running));
+    specified.id = "2".into();
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &specified, &me()))
+        .unwrap();
+    let err = store
+        .queue_action(
+            &me(),
+            "2",
+            Action::EnterSiteData {
+                data: SiteData {
+                    vin: Some("WVWZZZ1JZXW000777".into()),
+                    ..SiteData::default()
+                },
+            },
+        )
+        .unwrap_err()
+        .into_public();
+    assert!(err.to_string().contains("the provider specified vin"), "{err}");
+    // The cloud refuses the entry: lists and search go back to its truth.
+    store
+        .write(|tx| {
+            Store::action_rejected(
+                tx,
+                &entered.idempotency_key,
+                &RejectReason::Invalid,
+                "bad",
+                Some(&open),
+                &me(),
+            )
+        })
+        .unwrap();
+    let d = store.job("1", None).unwrap();
+    assert_eq!(d.summary.vin, None);
+    assert_eq!(store.jobs(None, &q).unwrap().total, 0);
+}
+
+fn attested_run(job: &Job, tests: &[(VehicleTestId, bool)]) -> Attestation {
+    let sha = smartcontrol_cloud_api::configuration::job_configuration_sha256(job);
+    let vin = job.vin.clone().unwrap_or_default();
+    Attestation::sign(
+        AttestationFields {
+            device_serial: job.cloudboxx_serial.clone().unwrap_or_default(),
+            job_id: job.id.clone(),
+            grant_id: [1; 16],
+            counter: 1,
+            device_time: 0,
+            vehicle_vin: vin.clone(),
+            vehicle_model: String::new(),
+            bound_vin: vin,
+            config_id: "c".into(),
+            config_sha256: Some(sha),
+            read_back_sha256: Some(sha),
+            tests: tests
+                .iter()
+                .map(|(t, passed)| BleResult {
+                    test: *t,
+                    passed: *passed,
+                    unit: Unit::None,
+                    value: 0,
+                    hint: HintCode::None,
+                })
+                .collect(),
+        },
+        &simulated_device_key("CBX-1"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn success_needs_the_latest_attested_run_to_cover_the_requirements() {
+    let mut job = running_mine(cloud_job("1", "B-SC 1", JobStatus::Running));
+    job.cloudboxx_serial = Some("CBX-1".into());
+    job.requirements = JobRequirements::default_for(&JobKind::Installation);
+    job.requirements.vehicle_tests = vec!["doors_closed".into(), "mileage".into()];
+    let (_d, store) = store_with(&[job.clone()]);
+    let succeed = || {
+        store.queue_action(
+            &me(),
+            "1",
+            Action::CompleteSucceeded {
+                report: JobReport::default(),
+            },
+        )
+    };
+    let err = succeed().unwrap_err().into_public().to_string();
+    assert!(err.contains("no on-vehicle run"), "{err}");
+    let detail = store.job("1", Some(&me())).unwrap();
+    assert!(!detail.required_work.done);
+    assert_eq!(detail.required_work.items.len(), 5);
+    assert!(!detail.available_actions.contains(&crate::ActionKind::CompleteSucceeded));
+    // One passing test is not enough.
+    let partial = attested_run(&job, &[(VehicleTestId::Mileage, true)]);
+    let save = |a: &Attestation| {
+        store
+            .save_run(
+                "1",
+                &RunRecord {
+                    device: None,
+                    steps: &[],
+                    tests: &[],
+                    attestation: Some(a),
+                },
+            )
+            .unwrap()
+    };
+    save(&partial);
+    let err = succeed().unwrap_err().into_public().to_string();
+    assert!(err.contains("test doors_closed: not run in the latest run"), "{err}");
+    let full = attested_run(
+        &job,
+        &[(VehicleTestId::Mileage, true), (VehicleTestId::DoorsClosed, true)],
+    );
+    save(&full);
+    let detail = store.job("1", Some(&me())).unwrap();
+    assert!(detail.required_work.done, "{:?}", detail.required_work);
+    // A later, worse run is what counts.
+    save(&partial);
+    assert!(succeed().is_err());
+    save(&full);
+    let q = succeed().unwrap();
+    assert_eq!(q.status, JobStatus::Succeeded);
+    let pending = store.pending_all().unwrap();
+    let Action::CompleteSucceeded { report } = &pending[0].action else {
+        panic!("{pending:?}")
+    };
+    assert_eq!(report.attestation.as_deref(), Some(full.to_hex().as_str()));
 }

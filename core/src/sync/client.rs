@@ -106,6 +106,14 @@ impl RetryPolicy {
     }
 }
 
+/// What the phone holds, told to the changes feed so the cloud sends only
+/// grants and revocation lists the phone lacks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Held {
+    pub grants: Vec<String>,
+    pub revocations: Vec<(String, u64)>,
+}
+
 /// The technician API of one cloud.
 #[derive(Clone)]
 pub(crate) struct CloudClient {
@@ -158,6 +166,7 @@ impl CloudClient {
         &self,
         token: &str,
         since: Option<&str>,
+        held: &Held,
     ) -> Result<api::ChangesResponse, ClientError> {
         let mut req = self
             .http
@@ -166,7 +175,30 @@ impl CloudClient {
         if let Some(since) = since {
             req = req.query(&[("since", since)]);
         }
+        if !held.grants.is_empty() {
+            req = req.query(&[(api::HELD_GRANTS_PARAM, held.grants.join(","))]);
+        }
+        if !held.revocations.is_empty() {
+            let lists: Vec<String> = held
+                .revocations
+                .iter()
+                .map(|(serial, seq)| format!("{serial}:{seq}"))
+                .collect();
+            req = req.query(&[(api::HELD_REVOCATIONS_PARAM, lists.join(","))]);
+        }
         self.send(req).await
+    }
+
+    pub(crate) async fn vehicle_models(
+        &self,
+        token: &str,
+    ) -> Result<api::site::VehicleCatalogue, ClientError> {
+        self.send(
+            self.http
+                .get(self.url(api::VEHICLE_MODELS_PATH))
+                .bearer_auth(token),
+        )
+        .await
     }
 
     pub(crate) async fn push(

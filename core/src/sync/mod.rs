@@ -22,6 +22,14 @@ pub(crate) fn public_error(e: &ClientError) -> CoreError {
         ClientError::Transport(detail) => CoreError::Offline {
             detail: detail.clone(),
         },
+        ClientError::Http {
+            status: 401,
+            code,
+            message,
+        } if code == "account_removed" => CoreError::AccountRemoved {
+            reason: message.clone(),
+            pending: 0,
+        },
         ClientError::Http { status: 401, .. } => CoreError::SessionExpired,
         ClientError::Http {
             status, message, ..
@@ -92,11 +100,87 @@ impl Inner {
         }
     }
 
-    /// One full sync: push, then pull.
+    /// One full sync: push, then pull, then the catalogue if it changed.
+    /// When the cloud says the account is gone, vehicle access ends at
+    /// once (every grant and revocation list erased) and nothing syncs any
+    /// more; queued work stays visible.
     pub(crate) async fn sync_once(&self, report: &mut SyncReport) -> Result<(), CoreError> {
+        if let Some(reason) = self
+            .store
+            .read(|c| Store::meta_get(c, meta::ACCOUNT_REMOVED))
+            .map_err(Error::into_public)?
+        {
+            return Err(self.account_removed_error(reason));
+        }
         let mut session = self.session()?;
-        self.push(&mut session, report).await?;
-        self.pull(&mut session, report).await
+        let result = async {
+            self.push(&mut session, report).await?;
+            let catalogue = self.pull(&mut session, report).await?;
+            self.refresh_catalogue(&mut session, catalogue).await
+        }
+        .await;
+        match result {
+            Err(CoreError::AccountRemoved { reason, .. }) => {
+                let jobs = self
+                    .store
+                    .write(|tx| {
+                        Store::meta_set(tx, meta::ACCOUNT_REMOVED, Some(&reason))?;
+                        Store::erase_all_access(tx)
+                    })
+                    .map_err(Error::into_public)?;
+                tracing::warn!(%reason, "the cloud says the account is gone: vehicle access ended");
+                for job_id in jobs {
+                    self.events.emit(Event::AccessEnded {
+                        job_id,
+                        reason: "ACCOUNT_REMOVED".to_owned(),
+                    });
+                }
+                self.events.emit(Event::JobsChanged { job_ids: vec![] });
+                Err(self.account_removed_error(reason))
+            }
+            other => other,
+        }
+    }
+
+    fn account_removed_error(&self, reason: String) -> CoreError {
+        let pending = self
+            .store
+            .read(|c| Store::pending_count(c))
+            .unwrap_or(0);
+        CoreError::AccountRemoved { reason, pending }
+    }
+
+    /// Fetches the vehicle catalogue when the cloud's version differs from
+    /// the one held (or none is held).
+    async fn refresh_catalogue(
+        &self,
+        session: &mut StoredSession,
+        version: Option<i64>,
+    ) -> Result<(), CoreError> {
+        let Some(version) = version else {
+            return Ok(());
+        };
+        let held: Option<api::site::VehicleCatalogue> = self
+            .store
+            .read(|c| Store::meta_get(c, meta::CATALOGUE))
+            .map_err(Error::into_public)?
+            .and_then(|j| serde_json::from_str(&j).ok());
+        if held.is_some_and(|c| c.version == version) {
+            return Ok(());
+        }
+        let catalogue = self
+            .authed("catalogue", session, |token| {
+                let client = self.client.clone();
+                async move { client.vehicle_models(&token).await }
+            })
+            .await
+            .map_err(|e| public_error(&e))?;
+        let json = serde_json::to_string(&catalogue).map_err(|e| Error::from(e).into_public())?;
+        self.store
+            .write(|tx| Store::meta_set(tx, meta::CATALOGUE, Some(&json)))
+            .map_err(Error::into_public)?;
+        tracing::info!(version = catalogue.version, models = catalogue.models.len(), "vehicle catalogue updated");
+        Ok(())
     }
 
     async fn push(
@@ -221,31 +305,45 @@ impl Inner {
         }
     }
 
+    /// Pulls changes page by page; returns the cloud's catalogue version.
     async fn pull(
         &self,
         session: &mut StoredSession,
         report: &mut SyncReport,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Option<i64>, CoreError> {
         let me = session.actor();
         loop {
-            let cursor = self
+            let (cursor, held) = self
                 .store
-                .read(|c| Store::meta_get(c, meta::CURSOR))
+                .read(|c| {
+                    Ok((
+                        Store::meta_get(c, meta::CURSOR)?,
+                        client::Held {
+                            grants: Store::held_grant_ids(c)?,
+                            revocations: Store::held_revocations(c)?,
+                        },
+                    ))
+                })
                 .map_err(Error::into_public)?;
             let page = self
                 .authed("pull", session, |token| {
                     let client = self.client.clone();
                     let cursor = cursor.clone();
-                    async move { client.changes(&token, cursor.as_deref()).await }
+                    let held = &held;
+                    async move { client.changes(&token, cursor.as_deref(), held).await }
                 })
                 .await
                 .map_err(|e| public_error(&e))?;
             let has_more = page.has_more;
+            let catalogue_version = page.catalogue_version;
             if page.jobs.is_empty()
                 && page.removed.is_empty()
+                && page.grants.is_empty()
+                && page.revoked_grants.is_empty()
+                && page.revocation_lists.is_empty()
                 && cursor.as_deref() == Some(page.cursor.as_str())
             {
-                return Ok(());
+                return Ok(catalogue_version);
             }
             report.jobs_received += page.jobs.len() as u64;
             report.jobs_removed += page.removed.len() as u64;
@@ -277,10 +375,20 @@ impl Inner {
                             ended.push((removed.job_id.clone(), removed.reason.to_string()));
                         }
                     }
+                    // Grants the cloud no longer honours go first: a renewal
+                    // in the same page replaces them.
+                    for job_id in Store::erase_grants_by_id(tx, &page.revoked_grants)? {
+                        if !page.grants.iter().any(|g| g.job_id == job_id) {
+                            ended.push((job_id, "GRANT_REVOKED".to_owned()));
+                        }
+                    }
                     for g in &page.grants {
                         if Store::is_my_running_job(tx, &g.job_id, &me2)? {
                             Store::save_grant(tx, g)?;
                         }
+                    }
+                    for l in &page.revocation_lists {
+                        Store::save_revocation_list(tx, l)?;
                     }
                     Store::meta_set(tx, meta::CURSOR, Some(&page.cursor))?;
                     Ok((ended, conflicts))
@@ -301,7 +409,7 @@ impl Inner {
                 self.emit_counts();
             }
             if !has_more {
-                return Ok(());
+                return Ok(catalogue_version);
             }
         }
     }

@@ -135,6 +135,45 @@ pub(crate) fn insert_user(
     Ok(id)
 }
 
+/// Token tombstone reason: the user's company was deleted.
+pub(crate) const TOKENS_COMPANY_DELETED: &str = "COMPANY_DELETED";
+/// Token tombstone reason: the partner admin removed the user.
+pub(crate) const TOKENS_ACCOUNT_REMOVED: &str = "ACCOUNT_REMOVED";
+
+/// 401 `account_removed`: the session's account no longer exists. Apps
+/// end vehicle access at once (unlike `token_expired`, which a refresh
+/// fixes).
+fn account_removed(reason: &str) -> SimError {
+    let why = match reason {
+        TOKENS_COMPANY_DELETED => "the service partner company was deleted",
+        _ => "the company's admin removed the account",
+    };
+    SimError::new(
+        401,
+        "account_removed",
+        format!("this account no longer exists: {why}"),
+    )
+}
+
+/// Ends every session of the users matched by `user_filter` (an SQL
+/// condition on `users`, e.g. `company_id = ?1`): their tokens stay as
+/// tombstones so the apps learn why (401 `account_removed`).
+pub(crate) fn tombstone_tokens(
+    conn: &Connection,
+    user_filter: &str,
+    arg: &str,
+    reason: &str,
+) -> SimResult<()> {
+    conn.execute(
+        &format!(
+            "UPDATE tokens SET revoked_reason = ?2 WHERE revoked_reason IS NULL AND user_id IN \
+             (SELECT id FROM users WHERE {user_filter})"
+        ),
+        params![arg, reason],
+    )?;
+    Ok(())
+}
+
 impl SimAdmin {
     fn issue_tokens(
         &self,
@@ -225,16 +264,19 @@ impl SimAdmin {
     pub fn refresh(&self, refresh_token: &str) -> SimResult<TokenResponse> {
         let now = self.now().timestamp();
         self.with_tx(|tx| {
-            let found: Option<(String, i64, Option<String>)> = tx
+            let found: Option<(String, i64, Option<String>, Option<String>)> = tx
                 .query_row(
-                    "SELECT user_id, expires_at, phone_public_key FROM tokens WHERE token = ?1 AND kind = 'REFRESH'",
+                    "SELECT user_id, expires_at, phone_public_key, revoked_reason FROM tokens WHERE token = ?1 AND kind = 'REFRESH'",
                     [refresh_token],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
-            let Some((user_id, expires_at, phone)) = found else {
+            let Some((user_id, expires_at, phone, revoked)) = found else {
                 return Err(SimError::unauthorized("invalid refresh token"));
             };
+            if let Some(reason) = revoked {
+                return Err(account_removed(&reason));
+            }
             tx.execute("DELETE FROM tokens WHERE token = ?1", [refresh_token])?;
             if expires_at <= now {
                 return Err(SimError::unauthorized("refresh token expired"));
@@ -257,15 +299,18 @@ impl SimAdmin {
     pub fn authenticate(&self, access_token: &str) -> SimResult<AuthUser> {
         let now = self.now().timestamp();
         self.with_db(|conn| {
-            let found: Option<(String, i64, Option<String>)> = conn
+            let found: Option<(String, i64, Option<String>, Option<String>)> = conn
                 .prepare_cached(
-                    "SELECT user_id, expires_at, phone_public_key FROM tokens WHERE token = ?1 AND kind = 'ACCESS'",
+                    "SELECT user_id, expires_at, phone_public_key, revoked_reason FROM tokens WHERE token = ?1 AND kind = 'ACCESS'",
                 )?
-                .query_row([access_token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row([access_token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?;
-            let Some((user_id, expires_at, phone)) = found else {
+            let Some((user_id, expires_at, phone, revoked)) = found else {
                 return Err(SimError::unauthorized("invalid access token"));
             };
+            if let Some(reason) = revoked {
+                return Err(account_removed(&reason));
+            }
             if expires_at <= now {
                 return Err(SimError::new(
                     401,

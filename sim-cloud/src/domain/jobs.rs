@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection as Db, OptionalExtension};
+use smartcontrol_cloud_api::site::{validate_serial, validate_vin};
+use smartcontrol_cloud_api::work::default_installation_tests;
 use smartcontrol_cloud_api::{
-    CentralLockConnectionType, FuelType, InstallationVariant, Job, JobKind, JobReport, JobStatus,
-    RemovalReason,
+    FuelType, InstallationVariant, Job, JobKind, JobReport, JobRequirements, JobStatus,
+    RemovalReason, SiteData,
 };
 
 use super::grants::{revoke_job_grants, REVOKED_DELETED, REVOKED_UNASSIGNED};
@@ -15,13 +17,69 @@ use super::{
     write_job, SimAdmin, StoredJob, JOB_SELECT,
 };
 use crate::error::{SimError, SimResult};
-use crate::model::{vehicle_model, ImportResult, JobFilter, JobSpec, NewJob, ProviderJob};
+use crate::model::{
+    vehicle_catalogue, vehicle_model, ImportResult, JobFilter, JobSpec, NewJob, ProviderJob,
+};
 
 /// Most jobs one bulk creation or CSV import may hold.
 pub const MAX_IMPORT_ROWS: usize = 1_000;
 
-/// The exact header line a CSV import must start with.
-pub const CSV_HEADER: &str = "license_plate,vin,custom_name,vehicle_model_id,installation_variant,central_lock_connection_type,fuel_type,instructions,assigned_installer_company_id";
+/// Every column a CSV import understands, in the documented order. The
+/// header names the columns a file uses, in any order (each at most once);
+/// an unknown column is an error. Empty cells leave the specification to
+/// the technician.
+pub const CSV_COLUMNS: &[&str] = &[
+    "kind",
+    "license_plate",
+    "vin",
+    "custom_name",
+    "vehicle_model_id",
+    "installation_variant",
+    "central_lock_connection_type",
+    "fuel_type",
+    "hardware",
+    "cloudboxx_serial",
+    "cloudboxx_config_preset",
+    "planned_service_date",
+    "required_steps",
+    "required_tests",
+    "master_data",
+    "instructions",
+    "assigned_installer_company_id",
+];
+
+/// The header line of a file with every column ([`CSV_COLUMNS`] joined).
+pub const CSV_HEADER: &str = "kind,license_plate,vin,custom_name,vehicle_model_id,installation_variant,central_lock_connection_type,fuel_type,hardware,cloudboxx_serial,cloudboxx_config_preset,planned_service_date,required_steps,required_tests,master_data,instructions,assigned_installer_company_id";
+
+/// The requirements a specification asks for (its explicit lists, else
+/// the kind's documented default, see [`JobRequirements::default_for`]).
+pub(crate) fn resolve_requirements(spec: &JobSpec) -> Result<JobRequirements, String> {
+    let default = JobRequirements::default_for(&spec.kind);
+    let steps = spec.required_steps.clone().unwrap_or(default.steps);
+    let vehicle_tests = match (&spec.required_tests, spec.vehicle_tests_required) {
+        (Some(t), Some(false)) if !t.is_empty() => {
+            return Err(
+                "vehicle_tests_required is false but required_tests lists tests: give one of them"
+                    .into(),
+            )
+        }
+        (Some(t), Some(true)) if t.is_empty() => {
+            return Err(
+                "vehicle_tests_required is true but required_tests is empty: list the tests".into(),
+            )
+        }
+        (Some(t), _) => t.clone(),
+        (None, Some(false)) => Vec::new(),
+        (None, Some(true)) if default.vehicle_tests.is_empty() => default_installation_tests(),
+        (None, _) => default.vehicle_tests,
+    };
+    let req = JobRequirements {
+        steps,
+        vehicle_tests,
+    };
+    req.validate()?;
+    Ok(req)
+}
 
 /// Checks the specification of a job; returns a message for people.
 fn validate_spec(spec: &JobSpec) -> Result<(), String> {
@@ -29,16 +87,10 @@ fn validate_spec(spec: &JobSpec) -> Result<(), String> {
         return Err(format!("unknown kind {k}"));
     }
     if let Some(vin) = &spec.vin {
-        if vin.len() != 17 || !vin.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(format!("VIN {vin:?} must be 17 letters or digits"));
-        }
+        validate_vin(vin).map_err(|e| e.to_string())?;
     }
     if let Some(serial) = &spec.cloudboxx_serial {
-        if serial.is_empty() || serial.len() > 64 || !serial.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(format!(
-                "cloudboxx_serial {serial:?} must be 1 to 64 printable ASCII characters"
-            ));
-        }
+        validate_serial(serial).map_err(|e| e.to_string())?;
     }
     if let Some(d) = &spec.planned_service_date {
         if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
@@ -48,13 +100,44 @@ fn validate_spec(spec: &JobSpec) -> Result<(), String> {
     if let Some(InstallationVariant::Other(v)) = &spec.installation_variant {
         return Err(format!("unknown installation_variant {v}"));
     }
-    if let Some(CentralLockConnectionType::Other(v)) = &spec.central_lock_connection_type {
-        return Err(format!("unknown central_lock_connection_type {v}"));
-    }
     if let Some(FuelType::Other(v)) = &spec.fuel_type {
         return Err(format!("unknown fuel_type {v}"));
     }
+    let catalogue = vehicle_catalogue();
+    if let Some(m) = &spec.vehicle_model {
+        catalogue.find(&m.id).map_err(|e| e.to_string())?;
+    }
+    if let Some(lock) = &spec.central_lock_connection_type {
+        catalogue
+            .check_lock(spec.vehicle_model.as_ref().map(|m| m.id.as_str()), lock)
+            .map_err(|e| e.to_string())?;
+    }
+    resolve_requirements(spec)?;
     Ok(())
+}
+
+/// `key=value` pairs separated by `;` (a value that parses as a number or
+/// true/false is stored as one), or a JSON object.
+fn parse_master_data(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text)
+            .map_err(|e| format!("master_data is not a JSON object: {e}"));
+    }
+    let mut out = serde_json::Map::new();
+    for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(format!(
+                "master_data entry {pair:?} is not key=value (entries are separated by ';')"
+            ));
+        };
+        let v = v.trim();
+        let value = serde_json::from_str::<serde_json::Value>(v)
+            .ok()
+            .filter(|j| j.is_number() || j.is_boolean())
+            .unwrap_or_else(|| serde_json::Value::String(v.to_owned()));
+        out.insert(k.trim().to_owned(), value);
+    }
+    Ok(out)
 }
 
 /// Name of the provider, or 404.
@@ -110,6 +193,13 @@ fn insert_new_jobs(
             errors.push((i, SimError::bad_request(m)));
             continue;
         }
+        let requirements = match resolve_requirements(&nj.spec) {
+            Ok(r) => r,
+            Err(m) => {
+                errors.push((i, SimError::bad_request(m)));
+                continue;
+            }
+        };
         let mut status = JobStatus::Pending;
         if let Some(company) = nj.assigned_company_id.as_deref().filter(|c| !c.is_empty()) {
             let key = (nj.fleet_id.clone(), company.to_owned());
@@ -161,7 +251,9 @@ fn insert_new_jobs(
             assignee: None,
             installation_started_at: None,
             failure_comment: None,
-            vehicle_tests_required: s.vehicle_tests_required,
+            vehicle_tests_required: !requirements.vehicle_tests.is_empty(),
+            requirements,
+            site_data: SiteData::default(),
             version: 1,
             updated_at: now.clone(),
         };
@@ -192,7 +284,9 @@ fn spec_of(job: &Job) -> JobSpec {
         master_data: job.master_data.clone(),
         planned_service_date: job.planned_service_date.clone(),
         instructions: job.instructions.clone(),
-        vehicle_tests_required: job.vehicle_tests_required,
+        vehicle_tests_required: None,
+        required_steps: Some(job.requirements.steps.clone()),
+        required_tests: Some(job.requirements.vehicle_tests.clone()),
     }
 }
 
@@ -297,21 +391,30 @@ impl SimAdmin {
         kind: Option<JobKind>,
         csv_text: &str,
     ) -> SimResult<ImportResult> {
-        let kind = kind.unwrap_or(JobKind::Installation);
+        let default_kind = kind.unwrap_or(JobKind::Installation);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .trim(csv::Trim::All)
             .from_reader(csv_text.as_bytes());
-        let header = reader
+        let header: Vec<String> = reader
             .headers()
             .map_err(|e| SimError::bad_request(format!("row 0: {e}")))?
             .iter()
-            .collect::<Vec<_>>()
-            .join(",");
-        if header != CSV_HEADER {
-            return Err(SimError::bad_request(format!(
-                "row 0: the header must be exactly {CSV_HEADER}"
-            )));
+            .map(str::to_owned)
+            .collect();
+        let mut column: HashMap<&str, usize> = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            let Some(known) = CSV_COLUMNS.iter().find(|c| **c == name.as_str()) else {
+                return Err(SimError::bad_request(format!(
+                    "row 0: unknown column {name:?}; the columns are {}",
+                    CSV_COLUMNS.join(",")
+                )));
+            };
+            if column.insert(known, i).is_some() {
+                return Err(SimError::bad_request(format!(
+                    "row 0: column {name} appears twice"
+                )));
+            }
         }
         let mut jobs = Vec::new();
         let mut errors: Vec<(usize, SimError)> = Vec::new();
@@ -328,28 +431,57 @@ impl SimAdmin {
                     continue;
                 }
             };
-            let cell = |n: usize| {
-                rec.get(n)
+            let cell = |name: &str| {
+                column
+                    .get(name)
+                    .and_then(|n| rec.get(*n))
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
             };
+            let list = |name: &str| {
+                cell(name).map(|v| {
+                    v.split(['|', ';'])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+            };
+            let master_data = match cell("master_data") {
+                None => serde_json::Map::new(),
+                Some(text) => match parse_master_data(&text) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        errors.push((i, SimError::bad_request(e)));
+                        continue;
+                    }
+                },
+            };
             let spec = JobSpec {
-                kind: kind.clone(),
-                license_plate: cell(0),
-                vin: cell(1),
-                custom_name: cell(2),
-                vehicle_model: cell(3).map(|id| vehicle_model(&id)),
-                installation_variant: cell(4).map(Into::into),
-                central_lock_connection_type: cell(5).map(Into::into),
-                fuel_type: cell(6).map(Into::into),
-                instructions: cell(7),
+                kind: cell("kind").map_or(default_kind.clone(), |k| JobKind::from(k.to_uppercase())),
+                license_plate: cell("license_plate"),
+                vin: cell("vin"),
+                custom_name: cell("custom_name"),
+                vehicle_model: cell("vehicle_model_id").map(|id| vehicle_model(&id)),
+                installation_variant: cell("installation_variant").map(Into::into),
+                central_lock_connection_type: cell("central_lock_connection_type").map(Into::into),
+                fuel_type: cell("fuel_type").map(Into::into),
+                hardware: cell("hardware"),
+                cloudboxx_serial: cell("cloudboxx_serial"),
+                cloudboxx_config_preset: cell("cloudboxx_config_preset"),
+                planned_service_date: cell("planned_service_date"),
+                required_steps: list("required_steps")
+                    .map(|v| v.into_iter().map(Into::into).collect()),
+                required_tests: list("required_tests"),
+                master_data,
+                instructions: cell("instructions"),
                 ..JobSpec::default()
             };
             jobs.push(NewJob {
                 fleet_id: fleet_id.to_owned(),
                 spec,
-                assigned_company_id: cell(8),
+                assigned_company_id: cell("assigned_installer_company_id"),
             });
         }
         if !errors.is_empty() {
@@ -384,6 +516,20 @@ impl SimAdmin {
             }
             let mut spec = serde_json::to_value(spec_of(&stored.job))?;
             if let Some(obj) = spec.as_object_mut() {
+                // A new kind brings its default requirements, and the
+                // vehicle_tests_required shorthand its default tests, unless
+                // the same patch lists them.
+                if patch.contains_key("kind") {
+                    if !patch.contains_key("required_steps") {
+                        obj.remove("required_steps");
+                    }
+                    if !patch.contains_key("required_tests") {
+                        obj.remove("required_tests");
+                    }
+                }
+                if patch.contains_key("vehicle_tests_required") && !patch.contains_key("required_tests") {
+                    obj.remove("required_tests");
+                }
                 for (k, v) in patch {
                     obj.insert(k.clone(), v.clone());
                 }
@@ -391,6 +537,7 @@ impl SimAdmin {
             let spec: JobSpec =
                 serde_json::from_value(spec).map_err(|e| SimError::bad_request(e.to_string()))?;
             validate_spec(&spec).map_err(SimError::bad_request)?;
+            let requirements = resolve_requirements(&spec).map_err(SimError::bad_request)?;
             let j = &mut stored.job;
             j.kind = spec.kind;
             j.vin = spec.vin;
@@ -406,7 +553,8 @@ impl SimAdmin {
             j.master_data = spec.master_data;
             j.planned_service_date = spec.planned_service_date;
             j.instructions = spec.instructions;
-            j.vehicle_tests_required = spec.vehicle_tests_required;
+            j.vehicle_tests_required = !requirements.vehicle_tests.is_empty();
+            j.requirements = requirements;
             save_changed_job(tx, j, &now)?;
             provider_job(tx, stored)
         })

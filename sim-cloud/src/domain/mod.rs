@@ -3,6 +3,7 @@
 //! functions.
 
 mod auth;
+mod devices;
 pub mod grants;
 mod jobs;
 mod orgs;
@@ -13,7 +14,8 @@ pub use grants::{
     grant_permissions, parse_hex32, to_hex, GRANT_CLOCK_SKEW_SECS, GRANT_VALIDITY_SECS,
     REVOCATION_REASONS,
 };
-pub use jobs::{CSV_HEADER, MAX_IMPORT_ROWS};
+pub use jobs::{CSV_COLUMNS, CSV_HEADER, MAX_IMPORT_ROWS};
+pub use technician::Held;
 pub use orgs::INVITATION_TTL_SECS;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -194,7 +196,7 @@ pub(crate) const JOB_SELECT: &str =
      j.cloudboxx_config_preset, j.master_data, j.planned_service_date, j.instructions, \
      j.assigned_company_id, j.assignee_id, j.assignee_name, j.installation_started_at, \
      j.failure_comment, j.vehicle_tests_required, j.version, j.updated_at, j.seq, j.created_at, \
-     j.cloudboxx_serial \
+     j.cloudboxx_serial, j.requirements, j.site_data \
      FROM jobs j JOIN fleets f ON f.id = j.fleet_id JOIN providers p ON p.id = j.provider_id";
 
 /// A job with its storage-only columns.
@@ -245,6 +247,8 @@ pub(crate) fn read_job(r: &Row<'_>) -> rusqlite::Result<StoredJob> {
         installation_started_at: opt(23)?,
         failure_comment: opt(24)?,
         vehicle_tests_required: r.get::<_, i64>(25)? != 0,
+        requirements: serde_json::from_str(&r.get::<_, String>(31)?).unwrap_or_default(),
+        site_data: serde_json::from_str(&r.get::<_, String>(32)?).unwrap_or_default(),
         version: r.get(26)?,
         updated_at: r.get(27)?,
     };
@@ -270,9 +274,10 @@ pub(crate) fn write_job(conn: &Connection, job: &Job, seq: i64, created_at: &str
          vehicle_model_id, vehicle_model_name, installation_variant, central_lock_connection_type, \
          fuel_type, hardware, cloudboxx_config_preset, master_data, planned_service_date, instructions, \
          assigned_company_id, assignee_id, assignee_name, installation_started_at, failure_comment, \
-         vehicle_tests_required, version, updated_at, created_at, seq, cloudboxx_serial) \
+         vehicle_tests_required, version, updated_at, created_at, seq, cloudboxx_serial, \
+         requirements, site_data) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29) \
+         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31) \
          ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status, \
          vin = excluded.vin, license_plate = excluded.license_plate, \
          custom_name = excluded.custom_name, vehicle_model_id = excluded.vehicle_model_id, \
@@ -288,7 +293,8 @@ pub(crate) fn write_job(conn: &Connection, job: &Job, seq: i64, created_at: &str
          failure_comment = excluded.failure_comment, \
          vehicle_tests_required = excluded.vehicle_tests_required, version = excluded.version, \
          updated_at = excluded.updated_at, seq = excluded.seq, \
-         cloudboxx_serial = excluded.cloudboxx_serial",
+         cloudboxx_serial = excluded.cloudboxx_serial, requirements = excluded.requirements, \
+         site_data = excluded.site_data",
     )?;
     stmt.execute(params![
         job.id,
@@ -316,12 +322,14 @@ pub(crate) fn write_job(conn: &Connection, job: &Job, seq: i64, created_at: &str
         job.assignee.as_ref().map(|t| t.name.as_str()),
         job.installation_started_at,
         job.failure_comment,
-        job.vehicle_tests_required,
+        !job.requirements.vehicle_tests.is_empty(),
         job.version,
         job.updated_at,
         created_at,
         seq,
         job.cloudboxx_serial,
+        serde_json::to_string(&job.requirements)?,
+        serde_json::to_string(&job.site_data)?,
     ])?;
     Ok(())
 }

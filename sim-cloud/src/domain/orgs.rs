@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection as Db, OptionalExtension};
 use smartcontrol_cloud_api::{JobStatus, RemovalReason};
 
-use super::auth::insert_user;
+use super::auth::{insert_user, tombstone_tokens, TOKENS_ACCOUNT_REMOVED, TOKENS_COMPANY_DELETED};
 use super::grants::{
-    new_fleet_seed, public_key_of, revoke_job_grants, to_hex, REVOKED_COMPANY_DELETED,
-    REVOKED_CONNECTION_DELETED,
+    new_fleet_seed, public_key_of, revoke_job_grants, to_hex, REVOKED_ACCOUNT_REMOVED,
+    REVOKED_COMPANY_DELETED, REVOKED_CONNECTION_DELETED,
 };
 use super::{load_job, new_id, record_removal, rfc3339, rfc3339_ts, save_changed_job, SimAdmin};
 use crate::error::{SimError, SimResult};
@@ -322,7 +322,60 @@ impl SimAdmin {
         })
     }
 
-    /// Deletes a service partner: its users and their tokens go, every
+    /// `DELETE /api/v1/partner/users/{id}`: removes a user of the admin's
+    /// company. Their sessions end (401 `account_removed`), their access
+    /// grants are revoked, and the jobs they were running return to the
+    /// company's Available Jobs. 404 for a user of another company; 409 for
+    /// the admin themself.
+    pub fn remove_company_user(
+        &self,
+        company_id: &str,
+        acting_admin_id: &str,
+        user_id: &str,
+    ) -> SimResult<()> {
+        if user_id == acting_admin_id {
+            return Err(SimError::conflict("an admin cannot remove their own account"));
+        }
+        let now = self.now();
+        let now_s = rfc3339(now);
+        self.with_tx(|tx| {
+            let found: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM users WHERE id = ?1 AND company_id = ?2",
+                    [user_id, company_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if found.is_none() {
+                return Err(SimError::not_found(format!("no user {user_id} in your company")));
+            }
+            let running: Vec<String> = tx
+                .prepare("SELECT id FROM jobs WHERE assignee_id = ?1 AND status = 'RUNNING'")?
+                .query_map([user_id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for id in &running {
+                if let Some(mut stored) = load_job(tx, id)? {
+                    stored.job.status = JobStatus::Assigned;
+                    stored.job.assignee = None;
+                    stored.job.installation_started_at = None;
+                    save_changed_job(tx, &mut stored.job, &now_s)?;
+                }
+            }
+            let seq = crate::db::next_seq(tx)?;
+            tx.execute(
+                "UPDATE grants SET revoked_at = ?2, revoked_reason = ?3, revoked_seq = ?4 \
+                 WHERE technician_id = ?1 AND revoked_at IS NULL",
+                params![user_id, now.timestamp(), REVOKED_ACCOUNT_REMOVED, seq],
+            )?;
+            tombstone_tokens(tx, "id = ?1", user_id, TOKENS_ACCOUNT_REMOVED)?;
+            tx.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
+            tracing::info!(company = company_id, user = user_id, jobs = running.len(), "user removed");
+            Ok(())
+        })
+    }
+
+    /// Deletes a service partner: its users go and their sessions end as
+    /// tombstones (401 `account_removed`), every
     /// fleet connection is cancelled (its jobs leave with CONNECTION_DELETED).
     pub fn delete_company(&self, company_id: &str) -> SimResult<()> {
         let now = self.now();
@@ -339,10 +392,7 @@ impl SimAdmin {
             for c in &conns {
                 cancel_connection(tx, c, now, REVOKED_COMPANY_DELETED)?;
             }
-            tx.execute(
-                "DELETE FROM tokens WHERE user_id IN (SELECT id FROM users WHERE company_id = ?1)",
-                [company_id],
-            )?;
+            tombstone_tokens(tx, "company_id = ?1", company_id, TOKENS_COMPANY_DELETED)?;
             tx.execute("DELETE FROM users WHERE company_id = ?1", [company_id])?;
             tx.execute("DELETE FROM companies WHERE id = ?1", [company_id])?;
             tracing::info!(company = company_id, "company deleted");

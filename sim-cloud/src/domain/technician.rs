@@ -3,16 +3,20 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, Connection as Db, OptionalExtension};
+use smartcontrol_cloud_api::site::{normalize_plate, validate_master_data, validate_vin};
+use smartcontrol_cloud_api::work::{describe_missing, missing_work};
 use smartcontrol_cloud_api::{
     AccessGrantEnvelope, Action, ActionOutcome, ActionRequest, ActionResult, ChangesResponse, Job,
-    JobStatus, PushActionsRequest, PushActionsResponse, RejectReason, RemovalReason, RemovedJob,
-    Technician, MAX_ACTIONS_PER_PUSH, MAX_CHANGES_PAGE,
+    JobKind, JobStatus, PushActionsRequest, PushActionsResponse, RejectReason, RemovalReason,
+    RemovedJob, SiteData, Technician, MAX_ACTIONS_PER_PUSH, MAX_CHANGES_PAGE,
 };
 
+use super::devices::{record_attestation, record_vehicle, registered_in_fleet, verify_attestation};
 use super::grants::{
-    ensure_grant, revoke_job_grants, REVOKED_FAILED, REVOKED_SUCCEEDED, REVOKED_TAKEN_OVER,
-    REVOKED_WITHDRAWN,
+    ensure_grant, revocation_list, revoke_job_grants, revoke_superseded, REVOKED_FAILED,
+    REVOKED_SUCCEEDED, REVOKED_TAKEN_OVER, REVOKED_WITHDRAWN,
 };
+use crate::model::{vehicle_catalogue, CATALOGUE_VERSION};
 use super::{
     has_accepted_connection, load_job, read_job, record_removal, rfc3339, save_changed_job,
     AuthUser, SimAdmin, StoredJob, JOB_SELECT,
@@ -191,20 +195,56 @@ fn apply_one(
         },
         Action::CompleteSucceeded { report } => match &job.status {
             JobStatus::Running if mine => {
-                if job.vehicle_tests_required
-                    && (report.vehicle_tests.is_empty()
-                        || report.vehicle_tests.iter().any(|t| !t.passed))
-                {
-                    return Ok(Err(reject(
-                        RejectReason::VehicleTestsRequired,
-                        "the job requires passed vehicle tests before it can succeed",
-                    )));
+                let effective = job.effective();
+                let mut attested = None;
+                if !effective.requirements.is_empty() {
+                    let fields = match verify_attestation(
+                        conn,
+                        &effective,
+                        &tech.id,
+                        report.attestation.as_deref(),
+                    )? {
+                        Ok(f) => f,
+                        Err(why) => return Ok(Err(reject(RejectReason::UntrustedResults, why))),
+                    };
+                    let missing = missing_work(&effective, Some(&fields));
+                    if !missing.is_empty() {
+                        return Ok(Err(reject(
+                            RejectReason::RequirementsNotMet,
+                            format!(
+                                "the job's required work is not done in the latest run: {}",
+                                describe_missing(&missing)
+                            ),
+                        )));
+                    }
+                    record_attestation(conn, &fields, now)?;
+                    attested = Some(fields);
                 }
                 job.status = JobStatus::Succeeded;
                 store_report(conn, &job.id, report, None, &tech.id, now)?;
+                if let Some(f) = &attested {
+                    if effective.kind == JobKind::Installation {
+                        record_vehicle(conn, &effective, f, now)?;
+                    }
+                }
             }
             JobStatus::Running => return Ok(Err(taken())),
             _ => return Ok(Err(invalid("complete"))),
+        },
+        Action::EnterSiteData { data } => match &job.status {
+            JobStatus::Running if mine => match check_site_data(conn, &job, data)? {
+                Ok(clean) => {
+                    let merged = job.site_data.merged(&clean);
+                    if merged == job.site_data {
+                        changed = false;
+                    } else {
+                        job.site_data = merged;
+                    }
+                }
+                Err(rej) => return Ok(Err(rej)),
+            },
+            JobStatus::Running => return Ok(Err(taken())),
+            _ => return Ok(Err(invalid("enter site data for"))),
         },
         Action::CompleteFailed { comment, report } => {
             if comment.trim().is_empty() {
@@ -257,9 +297,77 @@ fn apply_one(
             revoke_job_grants(conn, &job.id, None, REVOKED_FAILED, now_ts)?;
             None
         }
-        Action::StartInstallation => None,
+        // A serial or VIN entered on site changes what the grant opens.
+        Action::StartInstallation | Action::EnterSiteData { .. } => {
+            ensure_grant(conn, &job, tech, now_ts)?
+        }
     };
     Ok(Ok((job, grant)))
+}
+
+/// Validates what the technician entered against the job (only fields
+/// the provider left empty) and the rules of [`smartcontrol_cloud_api::site`]:
+/// the values as stored, or the rejection.
+fn check_site_data(conn: &Db, job: &Job, data: &SiteData) -> SimResult<Result<SiteData, Rejection>> {
+    let invalid = |m: String| Ok(Err(reject(RejectReason::Invalid, m)));
+    if data.is_empty() {
+        return invalid("nothing to enter: give at least one value".into());
+    }
+    for field in data.fields() {
+        if job.specified_by_provider(&field) {
+            return Ok(Err(reject(
+                RejectReason::SpecifiedByProvider,
+                format!("the provider specified {field}: it cannot be changed on site"),
+            )));
+        }
+    }
+    let mut clean = data.clone();
+    if let Some(vin) = &data.vin {
+        if let Err(e) = validate_vin(vin) {
+            return invalid(e.to_string());
+        }
+    }
+    if let Some(p) = &data.license_plate {
+        match normalize_plate(p) {
+            Ok(p) => clean.license_plate = Some(p),
+            Err(e) => return invalid(e.to_string()),
+        }
+    }
+    let catalogue = vehicle_catalogue();
+    if let Some(m) = &data.vehicle_model {
+        match catalogue.find(&m.id) {
+            Ok(entry) => clean.vehicle_model = Some(entry.model()),
+            Err(e) => return invalid(e.to_string()),
+        }
+    }
+    if let Some(lock) = &data.central_lock_connection_type {
+        let model = clean
+            .vehicle_model
+            .as_ref()
+            .or(job.effective().vehicle_model.as_ref())
+            .map(|m| m.id.clone());
+        if let Err(e) = catalogue.check_lock(model.as_deref(), lock) {
+            return invalid(e.to_string());
+        }
+    }
+    if let Err(e) = validate_master_data(&data.master_data) {
+        return invalid(e.to_string());
+    }
+    if let Some(serial) = &data.cloudboxx_serial {
+        if let Err(e) = smartcontrol_cloud_api::site::validate_serial(serial) {
+            return invalid(e.to_string());
+        }
+        if !registered_in_fleet(conn, serial, &job.fleet_id)? {
+            return Ok(Err(reject(
+                RejectReason::UnknownDevice,
+                format!(
+                    "CloudBoxx {serial} is not registered in the fleet {}: check the serial on the unit's label",
+                    job.fleet_name
+                ),
+            )));
+        }
+    }
+    Ok(Ok(clean))
 }
 
 fn store_report(
@@ -277,7 +385,137 @@ fn store_report(
     Ok(())
 }
 
+/// What the phone says it holds (query parameters of the changes feed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Grant ids (32 hex digits).
+    pub grants: Vec<String>,
+    /// `(device serial, sequence)` of each revocation list.
+    pub revocations: Vec<(String, u64)>,
+}
+
+impl Held {
+    /// Parses the `grants` and `revocations` query parameters; 400 on a
+    /// malformed entry.
+    pub fn parse(grants: Option<&str>, revocations: Option<&str>) -> SimResult<Held> {
+        let items = |s: Option<&str>| {
+            s.unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let grants = items(grants);
+        if grants.len() > 1000 {
+            return Err(SimError::bad_request("at most 1000 held grants"));
+        }
+        if let Some(g) = grants
+            .iter()
+            .find(|g| g.len() != 32 || !g.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(SimError::bad_request(format!(
+                "grants: {g:?} is not a grant id (32 hex digits)"
+            )));
+        }
+        let revocations = items(revocations)
+            .into_iter()
+            .map(|item| {
+                let (serial, seq) = item.rsplit_once(':').ok_or_else(|| {
+                    SimError::bad_request(format!("revocations: {item:?} is not SERIAL:SEQUENCE"))
+                })?;
+                let seq = seq.parse::<u64>().map_err(|_| {
+                    SimError::bad_request(format!("revocations: {item:?} has no numeric sequence"))
+                })?;
+                Ok((serial.to_owned(), seq))
+            })
+            .collect::<SimResult<Vec<_>>>()?;
+        Ok(Held {
+            grants: grants.into_iter().map(|g| g.to_lowercase()).collect(),
+            revocations,
+        })
+    }
+}
+
+struct Access {
+    grants: Vec<AccessGrantEnvelope>,
+    revoked_grants: Vec<String>,
+    revocation_lists: Vec<smartcontrol_cloud_api::RevocationListEnvelope>,
+}
+
+/// Grants, revoked grants and revocation lists for the technician's
+/// running jobs, given what the phone holds.
+fn access_for(
+    conn: &Db,
+    tech: &AuthUser,
+    company_id: &str,
+    held: &Held,
+    now_ts: i64,
+) -> SimResult<Access> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{JOB_SELECT} WHERE j.assigned_company_id = ?1 AND j.status = 'RUNNING' AND j.assignee_id = ?2 \
+         AND EXISTS (SELECT 1 FROM connections c WHERE c.fleet_id = j.fleet_id AND c.company_id = ?1 AND c.status = 'ACCEPTED') \
+         ORDER BY j.seq"
+    ))?;
+    let running: Vec<StoredJob> = stmt
+        .query_map(params![company_id, tech.id], read_job)?
+        .collect::<Result<_, _>>()?;
+    let mut grants = Vec::new();
+    let mut live_ids = HashSet::new();
+    let mut serials = Vec::new();
+    for r in &running {
+        let Some(g) = ensure_grant(conn, &r.job, tech, now_ts)? else {
+            continue;
+        };
+        if let Some(serial) = r.job.effective().cloudboxx_serial {
+            serials.push(serial);
+        }
+        if held.grants.contains(&g.grant_id) {
+            revoke_superseded(conn, &g.grant_id, &tech.id, now_ts)?;
+        } else {
+            grants.push(g.clone());
+        }
+        live_ids.insert(g.grant_id);
+    }
+    let revoked_grants = held
+        .grants
+        .iter()
+        .filter(|g| !live_ids.contains(*g))
+        .cloned()
+        .collect();
+    let mut revocation_lists = Vec::new();
+    serials.sort();
+    serials.dedup();
+    for serial in serials {
+        let phone_has = held
+            .revocations
+            .iter()
+            .find(|(s, _)| *s == serial)
+            .map_or(0, |(_, seq)| *seq);
+        if let Some(list) = revocation_list(conn, &serial, now_ts)? {
+            if list.sequence > phone_has {
+                revocation_lists.push(list);
+            }
+        }
+    }
+    Ok(Access {
+        grants,
+        revoked_grants,
+        revocation_lists,
+    })
+}
+
 impl SimAdmin {
+    /// `GET /api/v1/technician/vehicle-models`: the vehicle catalogue. 403
+    /// unless the user is a technician.
+    pub fn vehicle_models(
+        &self,
+        tech: &AuthUser,
+    ) -> SimResult<smartcontrol_cloud_api::site::VehicleCatalogue> {
+        tech.require_technician()?;
+        Ok(vehicle_catalogue())
+    }
+
     /// `GET /api/v1/technician/changes`: jobs in the technician's reach
     /// changed after `since` (global change sequence as a string), and
     /// removals, and the access grants for the requesting technician's
@@ -289,6 +527,22 @@ impl SimAdmin {
         tech: &AuthUser,
         since: Option<&str>,
         limit: Option<usize>,
+    ) -> SimResult<ChangesResponse> {
+        self.changes_holding(tech, since, limit, &Held::default())
+    }
+
+    /// [`SimAdmin::changes`] for a phone that holds `held` grants and
+    /// revocation lists: grants for every RUNNING job of the technician
+    /// that the phone does not hold (issued, renewed or re-issued), held
+    /// grants that no longer open anything, and newer revocation lists of
+    /// the devices of those jobs. A held renewal revokes the grant it
+    /// superseded.
+    pub fn changes_holding(
+        &self,
+        tech: &AuthUser,
+        since: Option<&str>,
+        limit: Option<usize>,
+        held: &Held,
     ) -> SimResult<ChangesResponse> {
         let company_id = tech.require_technician()?.to_owned();
         let since: i64 = match since.map(str::trim).filter(|s| !s.is_empty()) {
@@ -345,16 +599,12 @@ impl SimAdmin {
                 }));
             }
             removed.sort_by_key(|(s, _)| *s);
-            // Access grants for my RUNNING jobs in the page (re-issued for
-            // this session's phone key when it differs from the claim's).
-            let mut grants = Vec::new();
-            for r in &rows {
-                if let Some(g) = ensure_grant(conn, &r.job, tech, now_ts)? {
-                    grants.push(g);
-                }
-            }
+            let access = access_for(conn, tech, &company_id, held, now_ts)?;
             Ok(ChangesResponse {
-                grants,
+                grants: access.grants,
+                revoked_grants: access.revoked_grants,
+                revocation_lists: access.revocation_lists,
+                catalogue_version: Some(CATALOGUE_VERSION),
                 cursor: cursor.to_string(),
                 jobs: rows.into_iter().map(|r| r.job).collect(),
                 removed: removed.into_iter().map(|(_, r)| r).collect(),
