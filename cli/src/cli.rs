@@ -151,8 +151,52 @@ pub struct JobsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
-    /// Every specification of a job, its local status, queued actions and vehicle tests
+    /// Every specification of a job, its local status, required work, queued actions and vehicle tests
     Show(JobIdArg),
+    /// Enter what the provider left open on your running job (VIN, plate, model, central lock
+    /// type, CloudBoxx serial, master data), typed or as the raw text of a scan
+    #[command(
+        after_help = "Only specifications the provider left empty can be entered; an entry of \
+yours can be corrected by entering it again. Values are checked before they are queued: VINs per \
+ISO 3779 (17 characters, no I/O/Q, the check digit where the region requires it), models from the \
+vehicle catalogue (synced), lock types the model supports, the check code of a CloudBoxx label. \
+The entry is queued like any other action (it works offline). A CloudBoxx serial entered here \
+needs one sync while online before the unit can be opened: the cloud checks that the unit belongs \
+to the job's fleet and issues the access grant."
+    )]
+    Enter(EnterArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("vin_source").args(["vin", "scan_vin"])))]
+#[command(group(ArgGroup::new("serial_source").args(["serial", "scan_label"])))]
+pub struct EnterArgs {
+    /// Job id (a unique prefix of at least 4 characters works too)
+    pub id: String,
+    /// The VIN as typed from the VIN plate
+    #[arg(long)]
+    pub vin: Option<String>,
+    /// The raw text of a scanned VIN barcode (Code 39 or Data Matrix)
+    #[arg(long, value_name = "RAW")]
+    pub scan_vin: Option<String>,
+    /// License plate
+    #[arg(long)]
+    pub plate: Option<String>,
+    /// Vehicle model: catalogue id or name (e.g. vw-golf8)
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Central lock connection type: SKM, CAN, ANALOG or KEYLESS_BYPASS
+    #[arg(long)]
+    pub lock: Option<String>,
+    /// CloudBoxx serial as typed from the unit's label
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// The raw text of the scanned CloudBoxx label QR code (CBX1/SERIAL/HARDWARE/CHECK)
+    #[arg(long, value_name = "RAW")]
+    pub scan_label: Option<String>,
+    /// A master data entry the provider did not set (repeatable)
+    #[arg(long = "master", value_name = "KEY=VALUE")]
+    pub master: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,11 +10,12 @@ use std::time::Duration;
 use serde::Serialize;
 use smartcontrol_core::{
     Account, Conflict, CoreConfig, CoreError, JobQuery, JobView, QueuedAction, RetryPolicy,
-    SmartControl, SyncReport, SyncStatus,
+    SiteEntry, SmartControl, SyncReport, SyncStatus,
 };
 
 use crate::cli::{
-    Cli, Command, CompleteArgs, ConflictCommand, JobCommand, JobsArgs, LoginArgs, VehicleCommand,
+    Cli, Command, CompleteArgs, ConflictCommand, EnterArgs, JobCommand, JobsArgs, LoginArgs,
+    VehicleCommand,
 };
 use crate::exit::{self, Failure};
 use crate::output;
@@ -62,6 +63,9 @@ pub async fn run(args: Cli) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
+        Command::Job {
+            command: JobCommand::Enter(e),
+        } => enter(&ctx, e).await,
         Command::Claim(id) => act(&ctx, &id.id, Act::Claim).await,
         Command::Withdraw(id) => act(&ctx, &id.id, Act::Withdraw).await,
         Command::TakeOver(id) => act(&ctx, &id.id, Act::TakeOver).await,
@@ -283,6 +287,36 @@ fn resolve_job_id(core: &SmartControl, given: &str) -> Result<String, Failure> {
 }
 
 // ---- actions -------------------------------------------------------------
+
+/// `job enter`: the technician's site data, checked and queued.
+async fn enter(ctx: &Ctx, e: EnterArgs) -> Result<u8, Failure> {
+    let master = e
+        .master
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| {
+                    Failure::bad_input(format!("--master {kv:?}: expected KEY=VALUE"))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let entry = SiteEntry {
+        vin: e.vin,
+        vin_scan: e.scan_vin,
+        license_plate: e.plate,
+        vehicle_model: e.model,
+        central_lock_connection_type: e.lock,
+        cloudboxx_serial: e.serial,
+        cloudboxx_label_scan: e.scan_label,
+        master_data: master,
+    };
+    let core = ctx.open(true)?;
+    require_login(&core)?;
+    let id = resolve_job_id(&core, &e.id)?;
+    let queued = core.enter_site_data(&id, &entry)?;
+    after_queue(ctx, &core, queued).await
+}
 
 enum Act {
     Claim,

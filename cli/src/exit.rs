@@ -63,14 +63,17 @@ pub fn code(e: &CoreError) -> u8 {
         | CoreError::SessionExpired
         | CoreError::InvalidCredentials
         | CoreError::TotpRequired
-        | CoreError::InvalidTotp => AUTH,
+        | CoreError::InvalidTotp
+        | CoreError::AccountRemoved { .. } => AUTH,
         CoreError::JobNotFound { .. }
         | CoreError::ActionRefused { .. }
         | CoreError::ConflictNotFound { .. }
         | CoreError::PendingActionsWouldBeLost { .. }
         | CoreError::InvalidInput { .. }
         | CoreError::NoVehicleAccess { .. }
-        | CoreError::WrongDevice { .. } => BAD_INPUT,
+        | CoreError::WrongDevice { .. }
+        | CoreError::WrongVehicle { .. }
+        | CoreError::InvalidSiteData { .. } => BAD_INPUT,
         CoreError::Offline { .. }
         | CoreError::Server { .. }
         | CoreError::MalformedResponse { .. }

@@ -21,6 +21,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Output piped into `head` (or any reader that stops early) ends the
+    // program quietly, as it does any Unix tool, instead of a panic on the
+    // broken pipe.
+    sigpipe::reset();
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         Err(e) => return usage_error(e),

@@ -7,8 +7,8 @@
 use serde::Serialize;
 use smartcontrol_core::cloud_api::{Action, VehicleTestResult};
 use smartcontrol_core::{
-    Account, ActionKind, Conflict, JobDetail, JobPage, JobSummary, PendingAction, SyncReport,
-    SyncState, SyncStatus,
+    Account, ActionKind, Conflict, JobDetail, JobPage, JobSummary, PendingAction, RequiredWork,
+    SyncReport, SyncState, SyncStatus, WorkItemKind,
 };
 
 use crate::exit::Failure;
@@ -122,6 +122,7 @@ pub fn action_words(name: &str) -> &'static str {
         "START_INSTALLATION" => "installation start",
         "COMPLETE_SUCCEEDED" => "completion as SUCCEEDED",
         "COMPLETE_FAILED" => "completion as FAILED",
+        "ENTER_SITE_DATA" => "site data entry",
         _ => "action",
     }
 }
@@ -146,6 +147,15 @@ pub fn describe_action(a: &Action) -> String {
             }
             s
         }
+        Action::EnterSiteData { data } => format!(
+            "{} ({})",
+            action_words(a.name()),
+            data.fields()
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => action_words(other.name()).to_owned(),
     }
 }
@@ -165,7 +175,6 @@ const SPEC_FIELDS: &[&str] = &[
     "master_data",
     "planned_service_date",
     "instructions",
-    "vehicle_tests_required",
 ];
 
 fn print_field(key: &str, v: &serde_json::Value, w: usize, empty: &str) {
@@ -243,7 +252,26 @@ fn action_command(a: ActionKind) -> &'static str {
         ActionKind::StartInstallation => "start",
         ActionKind::CompleteSucceeded => "complete --succeeded",
         ActionKind::CompleteFailed => "complete --failed --comment TEXT",
+        ActionKind::EnterSiteData => "job enter",
     }
+}
+
+/// The required-work checklist, one line per item.
+pub fn required_work_lines(w: &RequiredWork) -> Vec<String> {
+    w.items
+        .iter()
+        .map(|i| {
+            let kind = match i.kind {
+                WorkItemKind::Step => "step",
+                WorkItemKind::Test => "test",
+            };
+            match (&i.detail, i.done) {
+                (_, true) => format!("✓ {kind} {}", i.name),
+                (Some(d), false) => format!("✗ {kind} {}: {d}", i.name),
+                (None, false) => format!("✗ {kind} {}", i.name),
+            }
+        })
+        .collect()
 }
 
 pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
@@ -279,18 +307,52 @@ pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
             actions.join(", ")
         }
     );
+    let entered: Vec<String> = d.site_data.fields().iter().map(|f| f.name()).collect();
     let cloud = serde_json::to_value(&d.cloud)?;
-    if let serde_json::Value::Object(mut fields) = cloud {
+    let effective = serde_json::to_value(&d.effective)?;
+    if let (serde_json::Value::Object(mut fields), serde_json::Value::Object(eff)) =
+        (cloud, effective)
+    {
         let w = fields.keys().map(|k| width(k)).max().unwrap_or(0);
-        println!("Specifications (empty = the technician's choice):");
+        println!("Specifications (empty = the technician's choice; * = entered on site):");
         for key in SPEC_FIELDS {
-            if let Some(v) = fields.remove(*key) {
-                print_field(key, &v, w, "— (technician's choice)");
-            }
+            fields.remove(*key);
+            let Some(v) = eff.get(*key) else { continue };
+            let label = if entered.iter().any(|e| e == key) {
+                format!("{key}*")
+            } else {
+                (*key).to_owned()
+            };
+            print_field(&label, v, w, "— (technician's choice: `smartcontrol job enter`)");
+        }
+        for k in ["site_data", "requirements", "vehicle_tests_required"] {
+            fields.remove(k);
         }
         println!("Cloud state (as the cloud last described the job):");
         for (k, v) in &fields {
             print_field(k, v, w, "-");
+        }
+    }
+    if !d.open_fields.is_empty() {
+        println!(
+            "Left to you: {} (`smartcontrol job enter {} --...`)",
+            d.open_fields.join(", "),
+            s.id
+        );
+    }
+    if d.required_work.items.is_empty() {
+        println!("Required work: none (the job may succeed without device work)");
+    } else {
+        println!(
+            "Required work ({}):",
+            if d.required_work.done {
+                "done: the job can be completed as SUCCEEDED"
+            } else {
+                "not done yet"
+            }
+        );
+        for line in required_work_lines(&d.required_work) {
+            println!("  {line}");
         }
     }
     if d.pending.is_empty() {
@@ -302,16 +364,9 @@ pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
         }
     }
     if d.vehicle_tests.is_empty() {
-        println!(
-            "Vehicle tests: none recorded{}",
-            if s.vehicle_tests_required {
-                " (required before the job can succeed)"
-            } else {
-                ""
-            }
-        );
+        println!("Vehicle tests of the latest run: none recorded");
     } else {
-        println!("Vehicle tests ({}):", d.vehicle_tests.len());
+        println!("Vehicle tests of the latest run ({}):", d.vehicle_tests.len());
         for t in &d.vehicle_tests {
             println!("  {}", test_line(t));
         }

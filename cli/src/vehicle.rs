@@ -168,6 +168,13 @@ pub async fn run(
         for line in test_table(&report.tests).lines() {
             println!("  {line}");
         }
+        if !report.required_work.items.is_empty() {
+            println!();
+            println!("Required work:");
+            for line in crate::output::required_work_lines(&report.required_work) {
+                println!("  {line}");
+            }
+        }
         println!();
         println!("{}", next_step(&report));
     }
@@ -211,10 +218,19 @@ pub fn failure_comment(report: &WorkflowReport) -> String {
 /// What the technician does next.
 pub fn next_step(report: &WorkflowReport) -> String {
     let failed = report.tests.iter().filter(|t| !t.passed).count();
-    if failed == 0 {
+    if report.required_work.done {
         format!(
-            "All tests passed: complete with `smartcontrol complete {} --succeeded`",
+            "The job's required work is done (signed by the CloudBoxx): complete with `smartcontrol complete {} --succeeded`",
             report.job_id
+        )
+    } else if failed == 0 {
+        let missing: Vec<String> = crate::output::required_work_lines(&report.required_work)
+            .into_iter()
+            .filter(|l| l.starts_with('✗'))
+            .collect();
+        format!(
+            "Required work is still missing ({}): run the workflow again with every required test, or complete as failed with a comment",
+            missing.join("; ")
         )
     } else {
         format!(

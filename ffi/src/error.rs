@@ -48,6 +48,17 @@ pub enum SmartControlError {
     WrongDevice(String),
     #[error("{0}")]
     ConfigurationMismatch(String),
+    /// The unit sits in another vehicle than the job's (VIN or model).
+    #[error("{0}")]
+    WrongVehicle(String),
+    /// An entered (or scanned) value is not valid; the message names the
+    /// field and says what to fix.
+    #[error("{0}")]
+    InvalidSiteData(String),
+    /// The cloud says the account (or its company) is gone: vehicle access
+    /// ended, unsynced work stays visible.
+    #[error("{0}")]
+    AccountRemoved(String),
     /// A failure of this layer itself (a task panicked, the runtime is
     /// gone); a bug to report, not something the technician caused.
     #[error("{0}")]
@@ -78,6 +89,9 @@ impl SmartControlError {
             SmartControlError::DeviceRefused(_) => "device_refused",
             SmartControlError::WrongDevice(_) => "wrong_device",
             SmartControlError::ConfigurationMismatch(_) => "configuration_mismatch",
+            SmartControlError::WrongVehicle(_) => "wrong_vehicle",
+            SmartControlError::InvalidSiteData(_) => "invalid_site_data",
+            SmartControlError::AccountRemoved(_) => "account_removed",
             SmartControlError::Internal(_) => "internal",
         }
     }
@@ -116,6 +130,9 @@ impl From<CoreError> for SmartControlError {
             CoreError::ConfigurationMismatch { .. } => {
                 SmartControlError::ConfigurationMismatch(message)
             }
+            CoreError::WrongVehicle { .. } => SmartControlError::WrongVehicle(message),
+            CoreError::InvalidSiteData { .. } => SmartControlError::InvalidSiteData(message),
+            CoreError::AccountRemoved { .. } => SmartControlError::AccountRemoved(message),
         }
     }
 }
@@ -155,6 +172,17 @@ mod tests {
             CoreError::WrongDevice {
                 expected: "CBX-1".into(),
                 found: "CBX-2".into(),
+            },
+            CoreError::WrongVehicle {
+                detail: "the vehicle reports VIN X".into(),
+            },
+            CoreError::InvalidSiteData {
+                field: "vin".into(),
+                detail: "17 characters".into(),
+            },
+            CoreError::AccountRemoved {
+                reason: "company deleted".into(),
+                pending: 2,
             },
         ];
         for core in cases {

@@ -323,19 +323,29 @@ impl SmartControlCore {
         Ok(self.core.start_installation(&job_id)?.into())
     }
 
-    /// Records vehicle test results for a job (the workflow does this
-    /// itself; for tests done by other means).
-    pub fn record_vehicle_tests(
+    /// Enters what the provider left open on one's running job, typed or
+    /// scanned (validated first; queued offline). A serial entered here
+    /// needs one sync while online before the unit can be opened.
+    pub fn enter_site_data(
         &self,
         job_id: String,
-        results: Vec<VehicleTestResult>,
-    ) -> Result<(), SmartControlError> {
-        let results: Vec<_> = results.into_iter().map(Into::into).collect();
-        Ok(self.core.record_vehicle_tests(&job_id, &results)?)
+        entry: SiteEntry,
+    ) -> Result<QueuedAction, SmartControlError> {
+        Ok(self.core.enter_site_data(&job_id, &entry.into())?.into())
     }
 
-    /// Completes one's job as SUCCEEDED (refused while required vehicle
-    /// tests have not passed).
+    /// The vehicle model catalogue synced to this device (empty before the
+    /// first sync).
+    pub fn vehicle_models(&self) -> Result<Vec<VehicleModel>, SmartControlError> {
+        Ok(self
+            .core
+            .vehicle_catalogue()?
+            .map(|c| c.models.into_iter().map(VehicleModel::from).collect())
+            .unwrap_or_default())
+    }
+
+    /// Completes one's job as SUCCEEDED: refused, naming what is missing,
+    /// until the job's required work passed in the latest run on its unit.
     pub fn complete_succeeded(
         &self,
         job_id: String,

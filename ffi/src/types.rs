@@ -35,8 +35,8 @@ impl From<JobView> for core::JobView {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct JobQuery {
     pub view: JobView,
-    /// Matches license plate, VIN, custom name, provider or fleet
-    /// (case-insensitive substring).
+    /// Matches license plate, VIN, custom name, provider, fleet or vehicle
+    /// model (case-insensitive substring).
     #[uniffi(default = None)]
     pub search: Option<String>,
     /// Provider id or name (exact, case-insensitive).
@@ -290,7 +290,7 @@ pub struct PendingAction {
     pub idempotency_key: String,
     pub job_id: String,
     /// `CLAIM`, `WITHDRAW`, `TAKE_OVER`, `START_INSTALLATION`,
-    /// `COMPLETE_SUCCEEDED`, `COMPLETE_FAILED`.
+    /// `COMPLETE_SUCCEEDED`, `COMPLETE_FAILED`, `ENTER_SITE_DATA`.
     pub action: String,
     /// The comment of a FAILED completion.
     pub comment: Option<String>,
@@ -333,6 +333,8 @@ pub enum JobAction {
     StartInstallation,
     CompleteSucceeded,
     CompleteFailed,
+    /// Enter what the provider left open (VIN, plate, model, ...).
+    EnterSiteData,
 }
 
 impl From<core::ActionKind> for JobAction {
@@ -344,6 +346,113 @@ impl From<core::ActionKind> for JobAction {
             core::ActionKind::StartInstallation => JobAction::StartInstallation,
             core::ActionKind::CompleteSucceeded => JobAction::CompleteSucceeded,
             core::ActionKind::CompleteFailed => JobAction::CompleteFailed,
+            core::ActionKind::EnterSiteData => JobAction::EnterSiteData,
+        }
+    }
+}
+
+/// One item of a job's required work.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WorkItem {
+    /// `true` for a workflow step (`bind_vehicle`, `configure`, `verify`,
+    /// `identify`), `false` for a vehicle test (`central_lock_lock`, ...).
+    pub is_step: bool,
+    pub name: String,
+    /// The latest attested run on the job's unit proves it.
+    pub done: bool,
+    /// What is missing, when not done.
+    pub detail: Option<String>,
+}
+
+/// The checklist before SUCCEEDED.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RequiredWork {
+    pub items: Vec<WorkItem>,
+    /// Every item is done: SUCCEEDED is allowed.
+    pub done: bool,
+    /// Why nothing counts yet (no attested run of the job's unit).
+    pub blocker: Option<String>,
+}
+
+impl From<core::RequiredWork> for RequiredWork {
+    fn from(w: core::RequiredWork) -> Self {
+        RequiredWork {
+            items: w
+                .items
+                .into_iter()
+                .map(|i| WorkItem {
+                    is_step: i.kind == core::WorkItemKind::Step,
+                    name: i.name,
+                    done: i.done,
+                    detail: i.detail,
+                })
+                .collect(),
+            done: w.done,
+            blocker: w.blocker,
+        }
+    }
+}
+
+/// What the technician enters on site, typed or as a scan's raw text.
+/// Every field is optional; give a typed value or its scan, not both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SiteEntry {
+    #[uniffi(default = None)]
+    pub vin: Option<String>,
+    /// Raw text of a scanned VIN barcode.
+    #[uniffi(default = None)]
+    pub vin_scan: Option<String>,
+    #[uniffi(default = None)]
+    pub license_plate: Option<String>,
+    /// Catalogue model id or name.
+    #[uniffi(default = None)]
+    pub vehicle_model: Option<String>,
+    /// `SKM`, `CAN`, `ANALOG` or `KEYLESS_BYPASS`.
+    #[uniffi(default = None)]
+    pub central_lock_connection_type: Option<String>,
+    #[uniffi(default = None)]
+    pub cloudboxx_serial: Option<String>,
+    /// Raw text of the CloudBoxx label's QR code.
+    #[uniffi(default = None)]
+    pub cloudboxx_label_scan: Option<String>,
+    #[uniffi(default = [])]
+    pub master_data: Vec<MasterDataEntry>,
+}
+
+impl From<SiteEntry> for core::SiteEntry {
+    fn from(e: SiteEntry) -> Self {
+        core::SiteEntry {
+            vin: e.vin,
+            vin_scan: e.vin_scan,
+            license_plate: e.license_plate,
+            vehicle_model: e.vehicle_model,
+            central_lock_connection_type: e.central_lock_connection_type,
+            cloudboxx_serial: e.cloudboxx_serial,
+            cloudboxx_label_scan: e.cloudboxx_label_scan,
+            master_data: e.master_data.into_iter().map(|m| (m.key, m.value)).collect(),
+        }
+    }
+}
+
+/// A model of the vehicle catalogue (what a technician may enter).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VehicleModel {
+    pub id: String,
+    pub name: String,
+    /// Central lock connection types the model supports.
+    pub central_lock_types: Vec<String>,
+}
+
+impl From<api::site::VehicleModelEntry> for VehicleModel {
+    fn from(m: api::site::VehicleModelEntry) -> Self {
+        VehicleModel {
+            id: m.id,
+            name: m.name,
+            central_lock_types: m
+                .central_lock_types
+                .iter()
+                .map(|l| l.as_str().to_owned())
+                .collect(),
         }
     }
 }
@@ -352,8 +461,16 @@ impl From<core::ActionKind> for JobAction {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct JobDetail {
     pub item: JobItem,
-    /// The provider's specifications, as the cloud last described them.
+    /// The specifications as the job stands on this device: the
+    /// provider's, with what technicians entered where it left them empty.
     pub specifications: JobSpecifications,
+    /// Names of the specifications that were entered on site (`vin`,
+    /// `license_plate`, ..., `master_data.KEY`).
+    pub entered_on_site: Vec<String>,
+    /// Specifications left to the technician that nobody filled in yet.
+    pub open_fields: Vec<String>,
+    /// The required work, item by item.
+    pub required_work: RequiredWork,
     pub installation_started: bool,
     pub failure_comment: Option<String>,
     /// Actions on this job waiting for sync, oldest first.
@@ -370,7 +487,10 @@ pub struct JobDetail {
 impl From<core::JobDetail> for JobDetail {
     fn from(d: core::JobDetail) -> Self {
         JobDetail {
-            specifications: (&d.cloud).into(),
+            specifications: (&d.effective).into(),
+            entered_on_site: d.site_data.fields().iter().map(|f| f.name()).collect(),
+            open_fields: d.open_fields,
+            required_work: d.required_work.into(),
             version: d.cloud.version,
             available_actions: d
                 .available_actions
@@ -429,7 +549,8 @@ pub struct Conflict {
     /// Vehicle test results recorded for the job when the work was refused.
     pub vehicle_tests: Vec<VehicleTestResult>,
     /// `TAKEN_OVER`, `INVALID_TRANSITION`, `UNASSIGNED`, `CONNECTION_DELETED`,
-    /// `NOT_FOUND`, `INVALID`, `VEHICLE_TESTS_REQUIRED`,
+    /// `NOT_FOUND`, `INVALID`, `REQUIREMENTS_NOT_MET`, `UNTRUSTED_RESULTS`,
+    /// `SPECIFIED_BY_PROVIDER`, `UNKNOWN_DEVICE`,
     /// `PRECEDING_ACTION_REJECTED` or newer.
     pub reason: String,
     /// The cloud's explanation.
@@ -618,10 +739,14 @@ pub enum WorkflowStep {
     Connect,
     Authenticate,
     Identify,
+    /// The vehicle's own VIN and model compared with the job's.
+    CheckVehicle,
     BindVehicle,
     Configure,
     Verify,
     VehicleTests,
+    /// The unit signs the run's results.
+    Attest,
 }
 
 impl From<core::WorkflowStep> for WorkflowStep {
@@ -634,6 +759,8 @@ impl From<core::WorkflowStep> for WorkflowStep {
             core::WorkflowStep::Configure => WorkflowStep::Configure,
             core::WorkflowStep::Verify => WorkflowStep::Verify,
             core::WorkflowStep::VehicleTests => WorkflowStep::VehicleTests,
+            core::WorkflowStep::CheckVehicle => WorkflowStep::CheckVehicle,
+            core::WorkflowStep::Attest => WorkflowStep::Attest,
         }
     }
 }
@@ -771,10 +898,13 @@ pub struct WorkflowReport {
     pub device: DeviceReport,
     pub steps: Vec<WorkflowStepReport>,
     pub tests: Vec<VehicleTestResult>,
-    /// Every test passed: the job can be completed as SUCCEEDED.
+    /// Every test of the run passed.
     pub all_tests_passed: bool,
     /// Reconnections the run needed.
     pub reconnects: u32,
+    /// The job's required work as this run proved it (`done`: SUCCEEDED
+    /// is allowed).
+    pub required_work: RequiredWork,
 }
 
 impl From<core::WorkflowReport> for WorkflowReport {
@@ -804,6 +934,7 @@ impl From<core::WorkflowReport> for WorkflowReport {
             tests: r.tests.into_iter().map(VehicleTestResult::from).collect(),
             all_tests_passed: r.all_tests_passed,
             reconnects: r.reconnects,
+            required_work: r.required_work.into(),
         }
     }
 }

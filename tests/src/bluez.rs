@@ -133,19 +133,37 @@ pub fn test_driver_config() -> BtleplugConfig {
     }
 }
 
-/// A scenario with one CloudBoxx of `serial` provisioned with `fleet_key_hex`,
-/// an instant vehicle, the link `profile` (fast | typical | legacy | ideal)
-/// and, when given, a peripheral-side disconnect after that many frames of
-/// the first connection.
+/// The CloudBoxx of a scenario and the vehicle it sits in.
+#[derive(Debug, Clone, Copy)]
+pub struct ScenarioUnit<'a> {
+    pub serial: &'a str,
+    /// The fleet's public key (64 hex digits).
+    pub fleet_key_hex: &'a str,
+    /// The VIN the vehicle reports.
+    pub vin: &'a str,
+    /// The model code the vehicle reports (empty: none).
+    pub model: &'a str,
+}
+
+/// A scenario with one CloudBoxx provisioned with its fleet's key, in its
+/// vehicle, with an instant vehicle, the link `profile` (fast | typical |
+/// legacy | ideal) and, when given, a peripheral-side disconnect after that
+/// many frames of the first connection.
 pub fn scenario(
-    serial: &str,
-    fleet_key_hex: &str,
+    unit: &ScenarioUnit<'_>,
     profile: &str,
     disconnect_after_frames: Option<u64>,
 ) -> String {
+    let ScenarioUnit {
+        serial,
+        fleet_key_hex,
+        vin,
+        model,
+    } = unit;
     let mut s = format!(
         "name = \"bluez e2e\"\n\n[[device]]\nserial = \"{serial}\"\n\
          fleet_public_key = \"{fleet_key_hex}\"\ntiming = \"instant\"\n\n\
+         [device.vehicle]\nvin = \"{vin}\"\nmodel = \"{model}\"\n\n\
          [device.link]\nprofile = \"{profile}\"\n"
     );
     if let Some(n) = disconnect_after_frames {

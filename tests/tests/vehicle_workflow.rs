@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use smartcontrol_cloud_api::{JobKind, JobStatus};
 use smartcontrol_core::ble::device::BasicDevice;
-use smartcontrol_core::ble::security::{DeviceIdentity, VerifyingKey};
+use smartcontrol_core::ble::security::{DeviceIdentity, DeviceRevocations, VerifyingKey};
 use smartcontrol_core::ble::transport::{LoopbackConnector, LoopbackDevice};
 use smartcontrol_core::{CoreError, JobView, WorkflowEvent, WorkflowOptions};
 use smartcontrol_tests::{ids, DemoCloud};
@@ -31,7 +31,7 @@ fn cloudboxx_for(c: &DemoCloud, job_id: &str) -> Vehicle {
             fleet_public_key: VerifyingKey::from_bytes(&key).unwrap(),
         },
         handler: device.clone(),
-        revoked: Arc::new(Mutex::new(Vec::new())),
+        revocations: Arc::new(Mutex::new(DeviceRevocations::new())),
         clock: Arc::new(|| u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)),
         mtu: 185,
         drop_next_after_writes: Arc::new(Mutex::new(None)),
@@ -84,13 +84,16 @@ async fn an_installation_runs_offline_and_its_report_reaches_the_provider() {
             "connect",
             "authenticate",
             "identify",
+            "check_vehicle",
             "bind_vehicle",
             "configure",
             "verify",
-            "vehicle_tests"
+            "vehicle_tests",
+            "attest"
         ]
     );
     assert!(report.steps.iter().all(|s| s.ok));
+    assert!(report.required_work.done, "{:?}", report.required_work);
     let events = events.lock().unwrap().clone();
     assert!(events
         .iter()
@@ -121,7 +124,11 @@ async fn an_installation_runs_offline_and_its_report_reaches_the_provider() {
     let r = provider_view.report.unwrap();
     assert_eq!(r.vehicle_tests.len(), 10);
     assert_eq!(r.device.unwrap().config_id, report.device.config_id);
-    assert_eq!(r.steps.len(), 7);
+    assert_eq!(r.steps.len(), 9);
+    assert!(
+        r.attestation.is_some(),
+        "the unit's signed attestation travels with the report"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,7 +167,12 @@ async fn a_revoked_grant_is_refused_by_the_device() {
     for (i, b) in id.iter_mut().enumerate() {
         *b = u8::from_str_radix(&grant_id[2 * i..2 * i + 2], 16).unwrap();
     }
-    vehicle.entry.revoked.lock().unwrap().push(id);
+    vehicle
+        .entry
+        .revocations
+        .lock()
+        .unwrap()
+        .revoke(id, u64::MAX);
     let err = anna
         .run_vehicle_workflow(&job, &vehicle.connector, &options(), &|_| {})
         .await
@@ -191,7 +203,14 @@ async fn a_maintenance_job_tests_the_vehicle_without_reconfiguring_the_unit() {
     let steps: Vec<_> = report.steps.iter().map(|s| s.step.as_str()).collect();
     assert_eq!(
         steps,
-        ["connect", "authenticate", "identify", "vehicle_tests"],
+        [
+            "connect",
+            "authenticate",
+            "identify",
+            "check_vehicle",
+            "vehicle_tests",
+            "attest"
+        ],
         "maintenance access has no configure permission"
     );
     assert!(report.all_tests_passed);
