@@ -3,11 +3,15 @@
 //! An in-process simulated cloud (temporary database, demo data), two
 //! technicians' devices (two cores with their own temporary data
 //! directories), and a cuttable network link in front of the cloud for
-//! Anna's device. The story: Anna takes three jobs, loses the network and
-//! keeps working; Ben takes over one of her jobs meanwhile; Anna comes back,
-//! her outbox drains exactly once, and her offline work on the job Ben took
-//! is refused by the cloud's rules and kept as a conflict. The end state is
-//! verified; the exit code says whether it matched.
+//! Anna's device. The story: Anna takes four installations and loses the
+//! network; SUCCEEDED is refused until the on-vehicle work is done and signed
+//! by the unit; a VIN the provider left open is typed wrong, caught before
+//! binding and corrected by a scan; Ben takes over one of her jobs and his
+//! phone carries the revocation of her grant to the unit, which then refuses
+//! it; Anna comes back, her outbox drains exactly once, and her offline work
+//! on Ben's job becomes a conflict; days pass on Ben's job and each sync
+//! renews his access. The provider sees the reports and the vehicle records.
+//! The end state is verified; the exit code says whether it matched.
 
 // The demo narrates on stdout (or prints its JSON summary there).
 #![allow(clippy::print_stdout)]
@@ -17,16 +21,19 @@ mod link;
 use std::fmt::Display;
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+use smartcontrol_core::ble::message::VehicleTestId;
 use smartcontrol_core::ble::security::VerifyingKey;
-use smartcontrol_core::cloud_api::JobStatus;
+use smartcontrol_core::ble::transport::DeviceClock;
+use smartcontrol_core::cloud_api::{JobKind, JobStatus};
 use smartcontrol_core::{
     Conflict, CoreConfig, CoreError, JobQuery, JobSummary, JobView, QueuedAction, RetryPolicy,
-    SmartControl, SyncReport, WorkflowEvent, WorkflowOptions, WorkflowReport,
+    SiteEntry, SmartControl, SyncReport, WorkflowEvent, WorkflowOptions, WorkflowReport,
 };
 use smartcontrol_sim_cloud::{
     seed_demo, DemoSeed, FaultConfig, SimCloud, SimCloudConfig, DEMO_PASSWORD,
@@ -52,6 +59,15 @@ const J1_MTU: usize = 23;
 const J2_FAULT: VehicleFault = VehicleFault::DoorStuckOpen(Door::RearLeft);
 /// Anna's notes on the job that succeeded.
 const SUCCESS_NOTES: &str = "CloudBoxx installed behind the glove box; all vehicle tests passed";
+/// Ben's notes on the job he took over.
+const J3_NOTES: &str = "finished after the missing harness arrived";
+/// Anna's notes on the job whose VIN she entered.
+const J4_NOTES: &str = "VIN and plate taken from the vehicle";
+/// The plate Anna reads off the vehicle of J4.
+const J4_PLATE: &str = "B-AT 4711";
+/// How far the demo's clocks jump twice while Ben's job waits for parts
+/// (two jumps take the job past the 72 h of its first grant).
+const LONG_JOB_STEP_SECS: i64 = 50 * 3600;
 
 pub async fn run(args: DemoArgs, json: bool) -> Result<u8, Failure> {
     let started = Instant::now();
@@ -137,10 +153,10 @@ struct Verification<'a> {
     checks: &'a [Check],
 }
 
-/// One of the three jobs of the story, as the provider sees it at the end.
+/// One of the four jobs of the story, as the provider sees it at the end.
 #[derive(Serialize)]
 struct FinalJob {
-    /// succeeded | failed | taken_over
+    /// succeeded | failed | taken_over | entered_on_site
     role: &'static str,
     id: String,
     label: String,
@@ -149,6 +165,8 @@ struct FinalJob {
     failure_comment: Option<String>,
     notes: Option<String>,
     vehicle_tests: usize,
+    /// The report carries the unit's signed attestation.
+    attested: bool,
     version: i64,
     /// The on-vehicle workflow Anna ran on this job's CloudBoxx.
     workflow_report: Option<WorkflowReport>,
@@ -331,19 +349,46 @@ fn report_text(r: &SyncReport) -> String {
     )
 }
 
+/// Time as the simulated units read it: the wall clock plus the days the
+/// demo lets pass (the simulated cloud's clock moves along).
+#[derive(Clone, Default)]
+struct DemoClock(Arc<AtomicI64>);
+
+impl DemoClock {
+    fn advance(&self, cloud: &SimCloud, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+        cloud.admin().advance_clock(secs);
+    }
+
+    fn device_clock(&self) -> DeviceClock {
+        let offset = self.0.clone();
+        Arc::new(move || {
+            u64::try_from(chrono::Utc::now().timestamp() + offset.load(Ordering::SeqCst))
+                .unwrap_or(0)
+        })
+    }
+}
+
 /// The simulated CloudBoxx of a demo job: the job's serial, provisioned with
-/// its fleet's public key; untimed link and instant vehicle (the demo stays fast).
+/// its fleet's public key, in the job's real vehicle (the VIN and model it
+/// reports); untimed link and instant vehicle (the demo stays fast).
 fn cloudboxx(
     cloud: &SimCloud,
     seed: &DemoSeed,
     job_id: &str,
     mtu: usize,
+    clock: &DemoClock,
 ) -> Result<SimDevice, Failure> {
     let bad = |what: String| Failure::operational("demo", what);
     let serial = seed
         .cloudboxx_serials
         .get(job_id)
         .ok_or_else(|| bad(format!("job {job_id} has no CloudBoxx serial")))?;
+    let (vin, model) = seed
+        .vehicles
+        .get(job_id)
+        .cloned()
+        .ok_or_else(|| bad(format!("job {job_id} has no demo vehicle")))?;
     let job = cloud
         .admin()
         .job(job_id)
@@ -356,22 +401,26 @@ fn cloudboxx(
     let key =
         VerifyingKey::from_bytes(&key).map_err(|e| bad(format!("the fleet's public key: {e}")))?;
     let mut config = SimDeviceConfig::new(serial, key);
+    config.vehicle.vin = vin;
+    config.vehicle.model = model;
     config.timing = VehicleTiming::instant();
     config.link = LinkModel::ideal(mtu);
+    config.clock = Some(clock.device_clock());
     Ok(SimDevice::new(config))
 }
 
-/// Anna runs the on-vehicle workflow of `job_id` (offline) and the demo
-/// narrates it.
+/// A technician runs the on-vehicle workflow of `job_id` (offline) and the
+/// demo narrates it. A failure keeps the core's error kind.
 async fn at_vehicle(
     n: &mut Narrator,
     anna: &SmartControl,
     world: &SimWorld,
     job_id: &str,
+    options: &WorkflowOptions,
 ) -> Result<WorkflowReport, Failure> {
     let options = WorkflowOptions {
         reconnect_delay: Duration::from_millis(20),
-        ..WorkflowOptions::default()
+        ..options.clone()
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
@@ -385,7 +434,11 @@ async fn at_vehicle(
             }),
         )
         .await
-        .map_err(at("the on-vehicle workflow"))?;
+        .map_err(|e| {
+            let mut f = Failure::from(e);
+            f.message = format!("the on-vehicle workflow: {}", f.message);
+            f
+        })?;
     let events = events.lock().map(|v| v.clone()).unwrap_or_default();
     // Link losses: where the transfer stood and where it resumed.
     let mut acked = 0;
@@ -459,7 +512,9 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     let anna = device(&root.join("anna"), &anna_link.url())?;
     let ben = device(&root.join("ben"), &cloud.base_url())?;
     let cloud_url = cloud.base_url();
+    let clock = DemoClock::default();
     let mut stats = Stats::default();
+    let mut facts = Facts::default();
 
     if !n.json {
         println!("SmartControl demo — offline-first jobs for two technicians and one cloud");
@@ -476,7 +531,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     }
 
     // ---- 1 ------------------------------------------------------------------
-    n.step("Anna logs in, syncs and takes three jobs");
+    n.step("Anna logs in, syncs and takes four installation jobs");
     let account = n
         .spin(
             "logging in",
@@ -501,39 +556,42 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         "Available Jobs: {} (assigned to AutoTech, nobody works on them yet)",
         available.total
     ));
-    // J1 requires vehicle tests (it will succeed), J2 and J3 do not.
-    let j1 = available
-        .jobs
-        .iter()
-        .find(|j| j.vehicle_tests_required)
-        .or_else(|| available.jobs.first())
-        .map(|j| j.id.clone());
-    // J2 is an installation (its CloudBoxx gets configured, so its grant
-    // must allow configuration), J3 any other job.
-    let is_installation = |id: &str| {
-        anna.job(id)
-            .is_ok_and(|d| d.cloud.kind == smartcontrol_core::cloud_api::JobKind::Installation)
+    // Installations that name their CloudBoxx; J4 leaves the VIN and plate
+    // to the technician, J1 requires every vehicle test.
+    let installation = |id: &str, open_vin: bool| {
+        anna.job(id).is_ok_and(|d| {
+            d.cloud.kind == JobKind::Installation
+                && d.cloud.cloudboxx_serial.is_some()
+                && d.cloud.vin.is_none() == open_vin
+        })
     };
-    let mut rest: Vec<String> = available
+    let mut named: Vec<String> = available
         .jobs
         .iter()
-        .filter(|j| !j.vehicle_tests_required && Some(&j.id) != j1.as_ref())
+        .filter(|j| installation(&j.id, false))
         .map(|j| j.id.clone())
         .collect();
-    if let Some(i) = rest.iter().position(|id| is_installation(id)) {
-        let j2 = rest.remove(i);
-        rest.insert(0, j2);
+    if let Some(i) = named.iter().position(|id| {
+        anna.job(id)
+            .is_ok_and(|d| d.cloud.requirements.vehicle_tests.len() == 10)
+    }) {
+        let j1 = named.remove(i);
+        named.insert(0, j1);
     }
-    rest.truncate(2);
-    let (Some(j1), [j2, j3]) = (j1, rest.as_slice()) else {
+    let j4 = available
+        .jobs
+        .iter()
+        .find(|j| installation(&j.id, true))
+        .map(|j| j.id.clone());
+    let (Some(j4), [j1, j2, j3, ..]) = (j4, named.as_slice()) else {
         return Err(Failure::operational(
             "demo",
-            "the demo data has fewer than three suitable available jobs",
+            "the demo data has fewer than four suitable available installation jobs",
         ));
     };
-    let (j2, j3) = (j2.clone(), j3.clone());
+    let (j1, j2, j3) = (j1.clone(), j2.clone(), j3.clone());
     let (l1, l2, l3) = (label(&anna, &j1), label(&anna, &j2), label(&anna, &j3));
-    for id in [&j1, &j2, &j3] {
+    for id in [&j1, &j2, &j3, &j4] {
         let q = anna.claim(id).map_err(at("Anna's claim"))?;
         n.say(queued_line(&anna, &q));
     }
@@ -545,11 +603,15 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     n.say("Anna's jobs (My Jobs):");
     n.block(&jobs_table(&anna, JobView::Mine)?);
     let version_after_claim = |id: &str| anna.job(id).map(|d| d.cloud.version);
-    let (v1, v2, v3) = (
+    let (v1, v2, v3, v4) = (
         version_after_claim(&j1)?,
         version_after_claim(&j2)?,
         version_after_claim(&j3)?,
+        version_after_claim(&j4)?,
     );
+    let anna_j3_grant = anna
+        .access_grant(&j3)?
+        .ok_or_else(|| Failure::operational("demo", "no access grant synced for Anna's job"))?;
 
     // ---- 2 ------------------------------------------------------------------
     n.step("Anna loses the network and keeps working offline");
@@ -562,14 +624,17 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         .map_err(at("Anna's offline start"))?;
     n.say(queued_line(&anna, &q));
     match anna.complete_succeeded(&j1, None) {
-        Err(e @ CoreError::ActionRefused { .. }) => n.say(format!(
-            "Refused locally, by the same rules as the cloud: {e}"
-        )),
-        Err(e) => return Err(at("the completion before the vehicle tests")(e)),
+        Err(e @ CoreError::ActionRefused { .. }) => {
+            facts.early_success_refused = e.to_string().contains("required work is not done");
+            n.say(format!(
+                "Refused locally, by the same rules as the cloud: {e}"
+            ));
+        }
+        Err(e) => return Err(at("the completion before the on-vehicle work")(e)),
         Ok(_) => {
             return Err(Failure::operational(
                 "demo",
-                format!("{l1} requires vehicle tests, yet completing it before them was accepted"),
+                format!("{l1} requires on-vehicle work, yet completing it before was accepted"),
             ))
         }
     }
@@ -577,15 +642,16 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         "At the vehicle of {l1}: a new CloudBoxx, reached over BLE (simulated in-process)"
     ));
     let world = SimWorld::new();
-    let (dev1, dev2) = (
-        cloudboxx(&cloud, &seed, &j1, J1_MTU)?,
-        cloudboxx(&cloud, &seed, &j2, 185)?,
-    );
-    world.add(dev1.clone());
-    world.add(dev2.clone());
+    let dev1 = cloudboxx(&cloud, &seed, &j1, J1_MTU, &clock)?;
+    let dev2 = cloudboxx(&cloud, &seed, &j2, 185, &clock)?;
+    let dev3 = cloudboxx(&cloud, &seed, &j3, 247, &clock)?;
+    let dev4 = cloudboxx(&cloud, &seed, &j4, 247, &clock)?;
+    for d in [&dev1, &dev2, &dev3, &dev4] {
+        world.add(d.clone());
+    }
     dev1.faults()
         .disconnect_after_frames(DISCONNECT_AFTER_FRAMES);
-    let r1 = at_vehicle(n, &anna, &world, &j1).await?;
+    let r1 = at_vehicle(n, &anna, &world, &j1, &WorkflowOptions::default()).await?;
     n.say(crate::vehicle::next_step(&r1));
     let q = anna
         .complete_succeeded(&j1, Some(SUCCESS_NOTES.to_owned()))
@@ -600,13 +666,74 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         J2_FAULT.name()
     ));
     dev2.faults().set_vehicle_fault(J2_FAULT, true);
-    let r2 = at_vehicle(n, &anna, &world, &j2).await?;
+    let r2 = at_vehicle(n, &anna, &world, &j2, &WorkflowOptions::default()).await?;
     n.say(crate::vehicle::next_step(&r2));
     let failure_comment = format!("{}; {FAILURE_NOTE}", crate::vehicle::failure_comment(&r2));
     let q = anna
         .complete_failed(&j2, &failure_comment)
         .map_err(at("Anna's offline failure report"))?;
     n.say(queued_line(&anna, &q));
+
+    // J4: the provider left the VIN and the plate to the technician.
+    let (real_vin, _) = seed.vehicles.get(&j4).cloned().unwrap_or_default();
+    let l4_plate = J4_PLATE;
+    n.say(format!(
+        "At the vehicle of job {}: the provider left VIN and plate to Anna",
+        &j4[..8]
+    ));
+    let typo = mistyped(&real_vin);
+    let q = anna
+        .enter_site_data(
+            &j4,
+            &SiteEntry {
+                vin: Some(typo.clone()),
+                license_plate: Some(l4_plate.to_lowercase()),
+                ..SiteEntry::default()
+            },
+        )
+        .map_err(at("Anna's entry of the VIN"))?;
+    n.say(format!(
+        "She types VIN {typo} from the VIN plate and the plate {l4_plate}: {}",
+        queued_line(&anna, &q)
+    ));
+    let l4 = label(&anna, &j4);
+    match at_vehicle(n, &anna, &world, &j4, &WorkflowOptions::default()).await {
+        Err(mismatch) if mismatch.kind == "wrong_vehicle" => {
+            facts.vin_mismatch_caught = dev4.firmware().lock().await.bound_vin.is_empty();
+            n.say(format!(
+                "✗ Stopped before binding: {} (the unit stays unbound)",
+                mismatch.message
+            ));
+        }
+        Err(e) => return Err(e),
+        Ok(_) => {
+            return Err(Failure::operational(
+                "demo",
+                "a mistyped VIN went unnoticed by the workflow",
+            ))
+        }
+    }
+    let scan = format!("{real_vin}\r\n");
+    let q = anna
+        .enter_site_data(
+            &j4,
+            &SiteEntry {
+                vin_scan: Some(scan),
+                ..SiteEntry::default()
+            },
+        )
+        .map_err(at("Anna's scan of the VIN barcode"))?;
+    n.say(format!(
+        "She scans the VIN barcode on the door pillar instead: {}",
+        queued_line(&anna, &q)
+    ));
+    let r4 = at_vehicle(n, &anna, &world, &j4, &WorkflowOptions::default()).await?;
+    n.say(crate::vehicle::next_step(&r4));
+    let q = anna
+        .complete_succeeded(&j4, Some(J4_NOTES.to_owned()))
+        .map_err(at("Anna's completion of the job with the entered VIN"))?;
+    n.say(queued_line(&anna, &q));
+
     let q = anna
         .start_installation(&j3)
         .map_err(at("Anna's offline start"))?;
@@ -640,7 +767,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     n.block(&jobs_table(&anna, JobView::Done)?);
 
     // ---- 3 ------------------------------------------------------------------
-    n.step("Ben logs in with two-factor authentication and takes over one of Anna's jobs");
+    n.step("Ben takes over one of Anna's jobs; his phone carries the revocation to the unit");
     match ben.login(&seed.ben_email, DEMO_PASSWORD, None).await {
         Err(CoreError::TotpRequired) => {
             n.say("Login with the password alone: refused, Ben's account needs the 6-digit code")
@@ -678,10 +805,41 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         .spin("syncing", ben.sync())
         .await
         .map_err(at("Ben's sync after the take-over"))?;
-    n.say(format!("✓ Synced: {}", report_text(&r)));
     n.say(format!(
-        "Ben now holds {l3}; Anna's phone, still offline, does not know"
+        "✓ Synced: {}; Ben's phone now holds the job's grant and the unit's signed revocation list (Anna's grant is on it)",
+        report_text(&r)
     ));
+    let ben_first_grant = ben
+        .access_grant(&j3)?
+        .ok_or_else(|| Failure::operational("demo", "no access grant synced for Ben"))?;
+    n.say(format!("At the vehicle of {l3}: Ben checks the unit"));
+    let quick = WorkflowOptions {
+        tests: vec![VehicleTestId::IgnitionState],
+        ..WorkflowOptions::default()
+    };
+    at_vehicle(n, &ben, &world, &j3, &quick).await?;
+    facts.revocation_handed_over = dev3
+        .is_revoked(&hex16(&anna_j3_grant.grant_id).unwrap_or([0; 16]));
+    n.say(format!(
+        "Anna, still offline, still holds her old grant for {l3} and tries the unit:"
+    ));
+    match anna
+        .run_vehicle_workflow(&j3, &world, &quick, &|_| {})
+        .await
+    {
+        Err(e @ CoreError::DeviceRefused { .. }) => {
+            facts.stale_grant_refused = e.to_string().contains("Revoked")
+                || e.to_string().contains("revoked");
+            n.say(format!("✗ {e}"));
+        }
+        Err(e) => return Err(at("Anna's attempt with her revoked grant")(e)),
+        Ok(_) => {
+            return Err(Failure::operational(
+                "demo",
+                "the unit accepted a grant the cloud had revoked after Ben's phone handed over the list",
+            ))
+        }
+    }
 
     // ---- 4 ------------------------------------------------------------------
     n.step("Anna is back online: her outbox drains, the work on the taken-over job is refused");
@@ -710,6 +868,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
             stats.push_requests_on_reconnect
         ));
     }
+    n.say("The cloud checked each SUCCEEDED against the unit's signed attestation of its latest run");
     let st = anna.status()?;
     n.say(format!(
         "Outbox: {} action(s) pending; {} open conflict(s)",
@@ -727,14 +886,59 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     n.block(&jobs_table(&anna, JobView::Colleagues)?);
 
     // ---- 5 ------------------------------------------------------------------
-    n.step("The provider's view of the three jobs");
+    n.step("A long job: Ben's access is renewed whenever his phone syncs");
+    clock.advance(&cloud, LONG_JOB_STEP_SECS);
+    n.say(format!(
+        "{} h later (parts were missing): Ben's grant ends {}",
+        LONG_JOB_STEP_SECS / 3600,
+        rfc3339(ben_first_grant.not_after)
+    ));
+    n.spin("syncing", ben.sync())
+        .await
+        .map_err(at("Ben's sync two days later"))?;
+    let renewed = ben
+        .access_grant(&j3)?
+        .ok_or_else(|| Failure::operational("demo", "Ben's grant vanished on renewal"))?;
+    facts.grant_renewed = renewed.not_after > ben_first_grant.not_after;
+    n.say(format!(
+        "✓ The sync renewed it: valid until {}",
+        rfc3339(renewed.not_after)
+    ));
+    clock.advance(&cloud, LONG_JOB_STEP_SECS);
+    n.say(format!(
+        "Another {} h later, past the first grant's end, Ben is back at the vehicle of {l3}",
+        LONG_JOB_STEP_SECS / 3600
+    ));
+    let r3 = at_vehicle(n, &ben, &world, &j3, &WorkflowOptions::default()).await?;
+    facts.renewed_grant_opened = r3.required_work.done
+        && u64::try_from(ben_first_grant.not_after).unwrap_or(u64::MAX) < dev3.now();
+    n.say(crate::vehicle::next_step(&r3));
+    let q = ben
+        .complete_succeeded(&j3, Some(J3_NOTES.to_owned()))
+        .map_err(at("Ben's completion"))?;
+    n.say(queued_line(&ben, &q));
+    let r = n
+        .spin("syncing", ben.sync())
+        .await
+        .map_err(at("Ben's sync after completing"))?;
+    n.say(format!("✓ Synced: {}", report_text(&r)));
+
+    // ---- 6 ------------------------------------------------------------------
+    n.step("The provider's view: the jobs, their reports and the vehicles");
     let provider_job = |id: &str| cloud.admin().job(id).map_err(sim("the provider's view"));
     let mut jobs = Vec::new();
-    let mut reports = vec![Some(r1.clone()), Some(r2.clone()), None].into_iter();
+    let mut reports = vec![
+        Some(r1.clone()),
+        Some(r2.clone()),
+        Some(r3.clone()),
+        Some(r4.clone()),
+    ]
+    .into_iter();
     for (role, id, l) in [
         ("succeeded", &j1, &l1),
         ("failed", &j2, &l2),
         ("taken_over", &j3, &l3),
+        ("entered_on_site", &j4, &l4),
     ] {
         let pj = provider_job(id)?;
         let job = pj.job;
@@ -747,6 +951,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
             failure_comment: job.failure_comment.clone(),
             notes: pj.report.as_ref().and_then(|r| r.notes.clone()),
             vehicle_tests: pj.report.as_ref().map_or(0, |r| r.vehicle_tests.len()),
+            attested: pj.report.as_ref().is_some_and(|r| r.attestation.is_some()),
             version: job.version,
             workflow_report: reports.next().flatten(),
         });
@@ -756,9 +961,15 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         .map(|j| {
             let detail = match (&j.failure_comment, &j.notes) {
                 (Some(c), _) => format!("comment: {c}"),
-                (None, Some(notes)) => {
-                    format!("{} vehicle test(s); notes: {notes}", j.vehicle_tests)
-                }
+                (None, Some(notes)) => format!(
+                    "{} vehicle test(s){}; notes: {notes}",
+                    j.vehicle_tests,
+                    if j.attested {
+                        ", signed by the unit"
+                    } else {
+                        ""
+                    }
+                ),
                 _ => String::new(),
             };
             vec![
@@ -774,21 +985,52 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         &["PLATE", "STATUS", "TECHNICIAN", "VERSION", "REPORT"],
         &rows,
     ));
-    for j in &jobs {
-        n.say(format!(
-            "{}: {} by {}",
-            j.label,
-            j.status,
-            j.assignee.as_deref().unwrap_or("nobody")
-        ));
-    }
+    let vehicles = cloud
+        .admin()
+        .list_vehicles(&seed.provider_id)
+        .map_err(sim("the provider's vehicles"))?;
+    n.say("Vehicles with an installed CloudBoxx (linked by the installations):");
+    n.block(&output::table(
+        &["VIN", "PLATE", "MODEL", "CLOUDBOXX", "CONFIGURATION"],
+        &vehicles
+            .iter()
+            .map(|v| {
+                vec![
+                    v.vin.clone(),
+                    v.license_plate.clone().unwrap_or_default(),
+                    v.vehicle_model
+                        .as_ref()
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default(),
+                    v.cloudboxx_serial.clone(),
+                    v.config_id.clone().unwrap_or_default(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let j4_cloud = provider_job(&j4)?.job;
+    n.say(format!(
+        "{l4}: VIN {} ({}) and plate {} entered on site by Anna",
+        j4_cloud.site_data.vin.as_deref().unwrap_or("-"),
+        if j4_cloud.site_data.scanned.contains("vin") {
+            "scanned"
+        } else {
+            "typed"
+        },
+        j4_cloud.site_data.license_plate.as_deref().unwrap_or("-"),
+    ));
 
-    // ---- 6 ------------------------------------------------------------------
+    // ---- 7 ------------------------------------------------------------------
     n.step("Verify the end state");
     let mut check = checker();
     let mut checks = Vec::new();
     let find = |role: &str| jobs.iter().find(|j| j.role == role);
-    let (f1, f2, f3) = (find("succeeded"), find("failed"), find("taken_over"));
+    let (f1, f2, f3, f4) = (
+        find("succeeded"),
+        find("failed"),
+        find("taken_over"),
+        find("entered_on_site"),
+    );
     let get = |j: Option<&FinalJob>, f: fn(&FinalJob) -> String| j.map(f).unwrap_or_default();
     checks.push(check(
         &format!("{l1} status"),
@@ -806,6 +1048,16 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         &get(f1, |j| j.vehicle_tests.to_string()),
     ));
     checks.push(check(
+        &format!("{l1} SUCCEEDED refused before the on-vehicle work"),
+        &true,
+        &facts.early_success_refused,
+    ));
+    checks.push(check(
+        &format!("{l1} results signed by its CloudBoxx"),
+        &true,
+        &get(f1, |j| j.attested.to_string()),
+    ));
+    checks.push(check(
         &format!("{l2} status"),
         &JobStatus::Failed,
         &get(f2, |j| j.status.clone()),
@@ -817,13 +1069,18 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     ));
     checks.push(check(
         &format!("{l3} status"),
-        &JobStatus::Running,
+        &JobStatus::Succeeded,
         &get(f3, |j| j.status.clone()),
     ));
     checks.push(check(
         &format!("{l3} technician"),
         &"Ben Keller",
         &get(f3, |j| j.assignee.clone().unwrap_or_default()),
+    ));
+    checks.push(check(
+        &format!("{l4} status"),
+        &JobStatus::Succeeded,
+        &get(f4, |j| j.status.clone()),
     ));
     // Exactly once: every applied action bumps a job's version by one.
     checks.push(check(
@@ -837,9 +1094,69 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         &get(f2, |j| j.version.to_string()),
     ));
     checks.push(check(
-        &format!("{l3} version (claim + Ben's take-over; Anna's start refused)"),
-        &(v3 + 1),
+        &format!("{l3} version (claim + Ben's take-over, start, complete; Anna's start refused)"),
+        &(v3 + 3),
         &get(f3, |j| j.version.to_string()),
+    ));
+    checks.push(check(
+        &format!("{l4} version (claim + VIN typed + start + VIN scanned + complete)"),
+        &(v4 + 4),
+        &get(f4, |j| j.version.to_string()),
+    ));
+    checks.push(check(
+        &format!("{l4} mistyped VIN stopped the run before binding"),
+        &true,
+        &facts.vin_mismatch_caught,
+    ));
+    checks.push(check(
+        &format!("{l4} VIN entered on site (scanned), as the provider sees it"),
+        &format!("{real_vin} scanned"),
+        &format!(
+            "{} {}",
+            j4_cloud.site_data.vin.clone().unwrap_or_default(),
+            if j4_cloud.site_data.scanned.contains("vin") {
+                "scanned"
+            } else {
+                "typed"
+            }
+        ),
+    ));
+    checks.push(check(
+        &format!("{l4} plate entered on site"),
+        &l4_plate,
+        &j4_cloud.site_data.license_plate.clone().unwrap_or_default(),
+    ));
+    let recorded = |id: &str| vehicles.iter().any(|v| v.job_id == id);
+    checks.push(check(
+        "vehicle records linked by the installations",
+        &format!("{} {} {} {}", true, false, true, true),
+        &format!(
+            "{} {} {} {}",
+            recorded(&j1),
+            recorded(&j2),
+            recorded(&j3),
+            recorded(&j4)
+        ),
+    ));
+    checks.push(check(
+        &format!("{l3} unit learned Anna's revocation from Ben's phone"),
+        &true,
+        &facts.revocation_handed_over,
+    ));
+    checks.push(check(
+        &format!("{l3} unit refused Anna's revoked grant"),
+        &true,
+        &facts.stale_grant_refused,
+    ));
+    checks.push(check(
+        &format!("{l3} grant renewed by Ben's sync"),
+        &true,
+        &facts.grant_renewed,
+    ));
+    checks.push(check(
+        &format!("{l3} renewed grant opened the unit after the first one expired"),
+        &true,
+        &facts.renewed_grant_opened,
     ));
     let open = anna.conflicts()?;
     checks.push(check("Anna's open conflicts", &1, &open.len()));
@@ -883,13 +1200,8 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         &local(&anna, &j2),
     ));
     checks.push(check(
-        &format!("Anna's device agrees on {l3}"),
-        &"RUNNING Ben Keller",
-        &local(&anna, &j3),
-    ));
-    checks.push(check(
         &format!("Ben's device agrees on {l3}"),
-        &"RUNNING Ben Keller",
+        &"SUCCEEDED Ben Keller",
         &local(&ben, &j3),
     ));
     let mut all = JobQuery::view(JobView::All);
@@ -934,7 +1246,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
     ));
     checks.push(check(
         &format!("{l1} report: ok workflow steps"),
-        &7,
+        &9,
         &provider_report
             .as_ref()
             .map_or(0, |r| r.steps.iter().filter(|s| s.ok).count()),
@@ -977,7 +1289,7 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
             comment
         },
     ));
-    for (id, l) in [(&j1, &l1), (&j2, &l2)] {
+    for (id, l) in [(&j1, &l1), (&j2, &l2), (&j4, &l4)] {
         checks.push(check(
             &format!("Anna's access grant for {l} after completion"),
             &"none",
@@ -987,6 +1299,14 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
             },
         ));
     }
+    checks.push(check(
+        &format!("Anna's access grant for {l3} after the take-over"),
+        &"none",
+        &match anna.access_grant(&j3)? {
+            Some(_) => "still there",
+            None => "none",
+        },
+    ));
     for c in &checks {
         n.say(format!(
             "{} {}: {}",
@@ -1009,4 +1329,35 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         stats,
         checks,
     })
+}
+
+/// What the story saw happen, for the checks.
+#[derive(Default)]
+struct Facts {
+    early_success_refused: bool,
+    vin_mismatch_caught: bool,
+    revocation_handed_over: bool,
+    stale_grant_refused: bool,
+    grant_renewed: bool,
+    renewed_grant_opened: bool,
+}
+
+/// `vin` with one digit changed, as a typo (same length, still a VIN).
+fn mistyped(vin: &str) -> String {
+    let mut chars: Vec<char> = vin.chars().collect();
+    if let Some(c) = chars.iter_mut().rev().find(|c| c.is_ascii_digit()) {
+        *c = if *c == '7' { '1' } else { '7' };
+    }
+    chars.into_iter().collect()
+}
+
+fn rfc3339(ts: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(ts, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+fn hex16(s: &str) -> Option<[u8; 16]> {
+    let bytes = smartcontrol_core::ble::security::from_hex(s).ok()?;
+    bytes.try_into().ok()
 }
