@@ -325,9 +325,6 @@ pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
             };
             print_field(&label, v, w, "— (technician's choice: `smartcontrol job enter`)");
         }
-        for k in ["site_data", "requirements", "vehicle_tests_required"] {
-            fields.remove(k);
-        }
         println!("Cloud state (as the cloud last described the job):");
         for (k, v) in &fields {
             print_field(k, v, w, "-");

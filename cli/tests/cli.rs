@@ -77,11 +77,29 @@ impl World {
         self.ok(&["sync"]);
     }
 
+    /// The first available job that names its VIN and CloudBoxx.
     fn first_available(&self) -> String {
-        let page = self.json(&["jobs", "available", "--limit", "1"]);
-        page["jobs"][0]["id"]
-            .as_str()
-            .expect("an available job")
+        self.available_where(|j| j.vin.is_some() && j.cloudboxx_serial.is_some())
+    }
+
+    /// The first available installation that names its VIN and CloudBoxx.
+    fn available_installation(&self) -> String {
+        self.available_where(|j| {
+            j.kind == smartcontrol_core::cloud_api::JobKind::Installation
+                && j.vin.is_some()
+                && j.cloudboxx_serial.is_some()
+        })
+    }
+
+    fn available_where(&self, pred: impl Fn(&smartcontrol_core::cloud_api::Job) -> bool) -> String {
+        let page = self.json(&["jobs", "available"]);
+        page["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .filter_map(|j| j["id"].as_str())
+            .find(|id| pred(&self.cloud.admin().job(id).expect("job").job))
+            .expect("a matching available job")
             .to_owned()
     }
 }
@@ -174,12 +192,20 @@ async fn login_sync_and_jobs_json_field_names() {
         sorted(&[
             "summary",
             "cloud",
+            "effective",
+            "site_data",
+            "open_fields",
+            "required_work",
             "installation_started",
             "failure_comment",
             "pending",
             "vehicle_tests",
             "available_actions"
         ])
+    );
+    assert_eq!(
+        keys(&detail["required_work"]),
+        sorted(&["items", "done", "blocker"])
     );
     assert_eq!(detail["cloud"]["id"], id.as_str());
     // An available job: the rules offer only the claim.
@@ -550,7 +576,7 @@ async fn demo_json_exits_0_with_verification_ok() {
     let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
     assert_eq!(summary["ok"], true);
     assert_eq!(summary["verification"]["ok"], true);
-    assert_eq!(summary["steps"].as_array().map(Vec::len), Some(6));
+    assert_eq!(summary["steps"].as_array().map(Vec::len), Some(7));
     assert_eq!(summary["conflicts"].as_array().map(Vec::len), Some(1));
     assert_eq!(summary["conflicts"][0]["reason"], "TAKEN_OVER");
     let statuses: Vec<&str> = summary["jobs"]
@@ -559,13 +585,24 @@ async fn demo_json_exits_0_with_verification_ok() {
         .iter()
         .filter_map(|j| j["status"].as_str())
         .collect();
-    assert_eq!(statuses, ["SUCCEEDED", "FAILED", "RUNNING"]);
-    // J1 and J2 ran the real on-vehicle workflow; J3 never reached its vehicle.
+    assert_eq!(statuses, ["SUCCEEDED", "FAILED", "SUCCEEDED", "SUCCEEDED"]);
+    let roles: Vec<&str> = summary["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["role"].as_str())
+        .collect();
+    assert_eq!(
+        roles,
+        ["succeeded", "failed", "taken_over", "entered_on_site"]
+    );
     let j1 = &summary["jobs"][0]["workflow_report"];
     assert_eq!(j1["all_tests_passed"], true, "{j1}");
+    assert_eq!(j1["required_work"]["done"], true, "{j1}");
     assert_eq!(j1["reconnects"], 1);
     assert_eq!(j1["tests"].as_array().map(Vec::len), Some(10));
-    assert_eq!(j1["steps"].as_array().map(Vec::len), Some(7));
+    assert_eq!(j1["steps"].as_array().map(Vec::len), Some(9));
+    assert_eq!(summary["jobs"][0]["attested"], true);
     let j2 = &summary["jobs"][1]["workflow_report"];
     assert_eq!(j2["all_tests_passed"], false, "{j2}");
     let hint = j2["tests"]
@@ -579,7 +616,24 @@ async fn demo_json_exits_0_with_verification_ok() {
         .as_str()
         .expect("a comment");
     assert!(comment.contains(hint), "{comment} / {hint}");
-    assert!(summary["jobs"][2]["workflow_report"].is_null());
+    // Ben finished J3 after two clock jumps on a renewed grant.
+    assert_eq!(summary["jobs"][2]["assignee"], "Ben Keller");
+    let checks = summary["verification"]["checks"].as_array().expect("checks");
+    for needle in [
+        "SUCCEEDED refused before the on-vehicle work",
+        "mistyped VIN stopped the run before binding",
+        "unit refused Anna's revoked grant",
+        "renewed grant opened the unit",
+        "vehicle records linked",
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["check"].as_str().is_some_and(|t| t.contains(needle))
+                    && c["ok"] == true),
+            "no passing check {needle:?}"
+        );
+    }
 }
 
 #[test]
@@ -593,7 +647,13 @@ fn demo_text_narrates_all_steps() {
     let stdout = text(&out.stdout);
     for needle in [
         "Step 1",
-        "Step 6",
+        "Step 7",
+        "Stopped before binding: ",
+        "She scans the VIN barcode",
+        "revocation list",
+        "refused access (Revoked",
+        "The sync renewed it",
+        "Vehicles with an installed CloudBoxx",
         "waiting for sync",
         "TAKEN_OVER",
         "link lost at",
@@ -610,9 +670,11 @@ fn demo_text_narrates_all_steps() {
 }
 
 /// A sim-device server on loopback with the CloudBoxx of `job_id`,
-/// provisioned with its fleet's public key (untimed link, instant vehicle).
+/// provisioned with its fleet's public key, in the job's vehicle (untimed
+/// link, instant vehicle).
 async fn cloudboxx_server(
     cloud: &SimCloud,
+    seed: &DemoSeed,
     job_id: &str,
 ) -> (
     smartcontrol_sim_device::SocketServer,
@@ -632,6 +694,9 @@ async fn cloudboxx_server(
         &serial,
         VerifyingKey::from_bytes(&key).expect("a valid key"),
     );
+    let (vin, model) = seed.vehicles[job_id].clone();
+    config.vehicle.vin = vin;
+    config.vehicle.model = model;
     config.timing = VehicleTiming::instant();
     config.link = LinkModel::ideal(185);
     let device = SimDevice::new(config);
@@ -647,21 +712,15 @@ async fn cloudboxx_server(
 async fn vehicle_run_against_a_socket_served_cloudboxx_then_complete() {
     let w = world().await;
     w.login_anna_and_sync();
-    let page = w.json(&["jobs", "available"]);
-    let job = page["jobs"]
-        .as_array()
-        .expect("jobs")
-        .iter()
-        .filter_map(|j| j["id"].as_str())
-        .find(|id| {
-            w.cloud.admin().job(id).expect("job").job.kind
-                == smartcontrol_core::cloud_api::JobKind::Installation
-        })
-        .expect("an available installation job")
-        .to_owned();
+    let job = w.available_installation();
     w.ok(&["claim", &job]);
     w.ok(&["sync"]);
-    let (server, device) = cloudboxx_server(&w.cloud, &job).await;
+    // Right after the claim, SUCCEEDED is refused and says what is missing.
+    let out = w.run(&["complete", &job, "--succeeded"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("no on-vehicle run"), "{err}");
+    let (server, device) = cloudboxx_server(&w.cloud, &w.seed, &job).await;
     let addr = format!("tcp://{}", server.local_addr());
 
     // Without the job's grant nothing happens: an unknown test name is bad input.
@@ -679,9 +738,12 @@ async fn vehicle_run_against_a_socket_served_cloudboxx_then_complete() {
             "steps",
             "tests",
             "all_tests_passed",
-            "reconnects"
+            "reconnects",
+            "required_work",
+            "attestation_counter"
         ])
     );
+    assert_eq!(report["required_work"]["done"], true, "{report}");
     assert_eq!(report["job_id"], job.as_str());
     assert_eq!(report["all_tests_passed"], true, "{report}");
     assert_eq!(report["tests"].as_array().map(Vec::len), Some(10));
@@ -697,10 +759,12 @@ async fn vehicle_run_against_a_socket_served_cloudboxx_then_complete() {
             "connect",
             "authenticate",
             "identify",
+            "check_vehicle",
             "bind_vehicle",
             "configure",
             "verify",
-            "vehicle_tests"
+            "vehicle_tests",
+            "attest"
         ]
     );
     assert!(report["steps"]
@@ -711,7 +775,9 @@ async fn vehicle_run_against_a_socket_served_cloudboxx_then_complete() {
     let active = device.active_config().await.expect("a configuration");
     assert_eq!(report["device"]["config_id"], active.config_id.as_str());
 
-    // Text mode: step lines, the test table and what to do next.
+    // Text mode: step lines, the test table and what to do next. A run of
+    // two tests is the latest run now, and two passing tests are not the
+    // job's required ten.
     let stdout = w.ok(&[
         "vehicle",
         "run",
@@ -726,10 +792,24 @@ async fn vehicle_run_against_a_socket_served_cloudboxx_then_complete() {
         "✓ configure: already active",
         "doors_closed",
         "PASS",
-        "All tests passed: complete with `smartcontrol complete",
+        "Required work:",
+        "✗ test central_lock_lock: not run in the latest run",
+        "Required work is still missing",
     ] {
         assert!(stdout.contains(needle), "missing {needle}: {stdout}");
     }
+    let out = w.run(&["complete", &job, "--succeeded"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("test central_lock_lock: not run in the latest run"),
+        "{err}"
+    );
+    let stdout = w.ok(&["vehicle", "run", &job, "--device", &addr]);
+    assert!(
+        stdout.contains("The job's required work is done (signed by the CloudBoxx)"),
+        "{stdout}"
+    );
 
     w.ok(&["complete", &job, "--succeeded"]);
     let provider = w.cloud.admin().job(&job).expect("job");
@@ -738,8 +818,9 @@ async fn vehicle_run_against_a_socket_served_cloudboxx_then_complete() {
         smartcontrol_core::cloud_api::JobStatus::Succeeded
     );
     let r = provider.report.expect("a report");
-    assert_eq!(r.steps.len(), 7);
+    assert_eq!(r.steps.len(), 9);
     assert!(r.device.is_some());
+    assert!(r.attestation.is_some());
     server.shutdown();
 }
 
@@ -750,7 +831,7 @@ async fn vehicle_run_reports_a_failing_test_with_its_hint() {
     let job = w.first_available();
     w.ok(&["claim", &job]);
     w.ok(&["sync"]);
-    let (server, device) = cloudboxx_server(&w.cloud, &job).await;
+    let (server, device) = cloudboxx_server(&w.cloud, &w.seed, &job).await;
     device.faults().set_vehicle_fault(
         smartcontrol_sim_device::VehicleFault::DoorStuckOpen(smartcontrol_sim_device::Door::Trunk),
         true,
@@ -772,21 +853,11 @@ async fn vehicle_run_reports_a_failing_test_with_its_hint() {
 async fn vehicle_run_against_an_in_process_scenario_device() {
     let w = world().await;
     w.login_anna_and_sync();
-    let page = w.json(&["jobs", "available"]);
-    let job = page["jobs"]
-        .as_array()
-        .expect("jobs")
-        .iter()
-        .filter_map(|j| j["id"].as_str())
-        .find(|id| {
-            w.cloud.admin().job(id).expect("job").job.kind
-                == smartcontrol_core::cloud_api::JobKind::Installation
-        })
-        .expect("an available installation job")
-        .to_owned();
+    let job = w.available_installation();
     w.ok(&["claim", &job]);
     w.ok(&["sync"]);
     let cloud_job = w.cloud.admin().job(&job).expect("job").job;
+    let (vin, model) = w.seed.vehicles[&job].clone();
     let key = w
         .cloud
         .admin()
@@ -797,7 +868,7 @@ async fn vehicle_run_against_an_in_process_scenario_device() {
     std::fs::write(
         &scenario,
         format!(
-            "name = \"cli test\"\n\n[[device]]\nserial = \"{}\"\nfleet_public_key = \"{key}\"\ntiming = \"instant\"\n\n[device.link]\nprofile = \"ideal\"\n\n[[device.event]]\non_test = \"doors_closed\"\naction = \"door_stuck_open\"\ndoor = \"front_left\"\n",
+            "name = \"cli test\"\n\n[[device]]\nserial = \"{}\"\nfleet_public_key = \"{key}\"\ntiming = \"instant\"\n\n[device.vehicle]\nvin = \"{vin}\"\nmodel = \"{model}\"\n\n[device.link]\nprofile = \"ideal\"\n\n[[device.event]]\non_test = \"doors_closed\"\naction = \"door_stuck_open\"\ndoor = \"front_left\"\n",
             cloud_job.cloudboxx_serial.expect("serial")
         ),
     )
@@ -817,4 +888,136 @@ async fn vehicle_run_against_an_in_process_scenario_device() {
     assert!(failed.contains(&"doors_closed"), "{failed:?}");
     let out = w.run(&["vehicle", "run", &job, "--device", "sim:/no/such/file.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+/// `job enter`: typed and scanned values, checked before they are queued,
+/// only where the provider left the specification open; the provider sees
+/// them after the sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_enter_fills_in_what_the_provider_left_open() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let open = w.available_where(|j| j.vin.is_none() && j.cloudboxx_serial.is_some());
+    let specified = w.first_available();
+    w.ok(&["claim", &open]);
+    w.ok(&["claim", &specified]);
+    w.ok(&["sync"]);
+    let (vin, _) = w.seed.vehicles[&open].clone();
+    let bad = |args: &[&str], needle: &str| {
+        let out = w.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stdout));
+        let err = text(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    bad(
+        &["job", "enter", &open, "--vin", "WVWZZZ1JZXW00000O"],
+        "VINs never contain the letter O",
+    );
+    bad(
+        &["job", "enter", &open, "--vin", "1M8GDM9A1KP042788"],
+        "check digit",
+    );
+    bad(&["job", "enter", &open, "--model", "Golf"], "is not in the catalogue");
+    bad(
+        &["job", "enter", &specified, "--vin", &vin],
+        "the provider specified vin",
+    );
+    bad(
+        &["job", "enter", &open, "--scan-label", "CBX1/CBX-1/CBX-2/0000"],
+        "check code",
+    );
+    bad(&["job", "enter", &open], "nothing to enter");
+    let out = w.run(&["job", "enter", &open, "--vin", &vin, "--scan-vin", &vin]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses both sources");
+    // Offline: the entry is queued like any other action.
+    let queued = w.json(&[
+        "--offline",
+        "job",
+        "enter",
+        &open,
+        "--scan-vin",
+        &format!("I{vin}\r\n"),
+        "--plate",
+        "b-at   4711",
+        "--master",
+        "parking_level=-2",
+    ]);
+    assert_eq!(queued["queued"]["action"], "ENTER_SITE_DATA");
+    assert_eq!(queued["sync"]["outcome"], "skipped");
+    let detail = w.json(&["job", "show", &open]);
+    assert_eq!(detail["effective"]["vin"], vin.as_str());
+    assert_eq!(detail["effective"]["license_plate"], "B-AT 4711");
+    assert_eq!(detail["site_data"]["scanned"], serde_json::json!(["vin"]));
+    let shown = w.ok(&["job", "show", &open]);
+    assert!(shown.contains("vin*"), "{shown}");
+    let found = w.json(&["jobs", "--search", "at 4711"]);
+    assert_eq!(found["total"], 1, "searchable at once, offline");
+    w.ok(&["sync"]);
+    let cloud = w.cloud.admin().job(&open).expect("job").job;
+    assert_eq!(cloud.site_data.vin.as_deref(), Some(vin.as_str()));
+    assert_eq!(cloud.site_data.license_plate.as_deref(), Some("B-AT 4711"));
+    assert_eq!(cloud.site_data.master_data["parking_level"], -2);
+    assert!(cloud.vin.is_none(), "the provider's specification stays empty");
+}
+
+/// Search matches the vehicle model, by name and by catalogue id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_jobs_by_vehicle_model() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let golf = w.json(&["jobs", "--search", "Golf"]);
+    let total = golf["total"].as_u64().expect("total");
+    assert!(total > 0, "{golf}");
+    for j in golf["jobs"].as_array().expect("jobs") {
+        assert_eq!(j["vehicle_model"], "Volkswagen Golf 8", "{j}");
+    }
+    assert_eq!(w.json(&["jobs", "--search", "vw-golf8"])["total"], total);
+}
+
+/// Output piped into a reader that stops early (`| head -2`) ends the
+/// command quietly, as any Unix tool, for every command that prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_commands_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let w = world().await;
+    w.login_anna_and_sync();
+    let job = w.available_installation();
+    w.ok(&["claim", &job]);
+    w.ok(&["sync"]);
+    let (server, _device) = cloudboxx_server(&w.cloud, &w.seed, &job).await;
+    let addr = format!("tcp://{}", server.local_addr());
+    for args in [
+        vec!["vehicle", "run", job.as_str(), "--device", addr.as_str()],
+        vec!["jobs"],
+        vec!["job", "show", job.as_str()],
+    ] {
+        let mut child = Command::new(BIN)
+            .arg("--server")
+            .arg(w.cloud.base_url())
+            .arg("--data-dir")
+            .arg(w.dir.path())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        for _ in 0..2 {
+            lines.next().expect("a line").expect("text");
+        }
+        drop(lines);
+        let out = child.wait_with_output().expect("exits");
+        let err = text(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            out.status.success() || out.status.signal() == Some(13),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+        assert_ne!(out.status.code(), Some(101), "{args:?}");
+    }
+    server.shutdown();
 }

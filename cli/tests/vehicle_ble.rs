@@ -107,8 +107,10 @@ async fn vehicle_run_reaches_a_cloudboxx_through_the_simulated_bluez() {
         .iter()
         .filter_map(|j| j["id"].as_str())
         .find(|id| {
-            cloud.admin().job(id).expect("job").job.kind
-                == smartcontrol_core::cloud_api::JobKind::Installation
+            let j = cloud.admin().job(id).expect("job").job;
+            j.kind == smartcontrol_core::cloud_api::JobKind::Installation
+                && j.vin.is_some()
+                && j.cloudboxx_serial.is_some()
         })
         .expect("an installation job")
         .to_owned();
@@ -122,12 +124,15 @@ async fn vehicle_run_reaches_a_cloudboxx_through_the_simulated_bluez() {
         .admin()
         .fleet_public_key_hex(&cloud_job.fleet_id)
         .expect("fleet key");
+    let vin = cloud_job.vin.clone().expect("vin");
+    let model = cloud_job.vehicle_model.clone().expect("model").id;
     let scenario = cli.dir.path().join("bluez.toml");
     std::fs::write(
         &scenario,
         format!(
             "[[device]]\nserial = \"{serial}\"\nfleet_public_key = \"{key}\"\n\
-             timing = \"instant\"\n\n[device.link]\nprofile = \"fast\"\n"
+             timing = \"instant\"\n\n[device.vehicle]\nvin = \"{vin}\"\nmodel = \"{model}\"\n\n\
+             [device.link]\nprofile = \"fast\"\n"
         ),
     )
     .expect("write scenario");
@@ -158,13 +163,14 @@ async fn vehicle_run_reaches_a_cloudboxx_through_the_simulated_bluez() {
         .filter_map(|s| s["step"].as_str())
         .collect();
     assert_eq!(steps.first(), Some(&"connect"), "{report}");
-    assert_eq!(steps.last(), Some(&"vehicle_tests"), "{report}");
+    assert_eq!(steps.last(), Some(&"attest"), "{report}");
+    assert_eq!(report["required_work"]["done"], true, "{report}");
 
     // The text mode with the alias and the default adapter.
     let stdout = cli.ok(&["vehicle", "run", &job, "--device", "bluez"]);
     assert!(stdout.contains("via bluez"), "{stdout}");
     assert!(stdout.contains("✓ connect: MTU"), "{stdout}");
-    assert!(stdout.contains("All tests passed"), "{stdout}");
+    assert!(stdout.contains("required work is done"), "{stdout}");
 
     let (bus_pid, sim_pid) = (bus.pid(), sim.pid());
     sim.stop();

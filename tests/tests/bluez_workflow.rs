@@ -77,10 +77,12 @@ async fn an_installation_runs_through_btleplug_and_the_simulated_bluez() {
             "connect",
             "authenticate",
             "identify",
+            "check_vehicle",
             "bind_vehicle",
             "configure",
             "verify",
-            "vehicle_tests"
+            "vehicle_tests",
+            "attest"
         ]
     );
     assert!(report.steps.iter().all(|s| s.ok));
