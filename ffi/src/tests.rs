@@ -202,7 +202,11 @@ async fn a_whole_job_through_the_binding_with_a_native_ble_transport() {
     let job = page
         .jobs
         .iter()
-        .find(|j| j.fleet_name == "Berlin Fleet")
+        .find(|j| {
+            j.fleet_name == "Berlin Fleet"
+                && j.vin.is_some()
+                && f.seed.cloudboxx_serials.contains_key(&j.id)
+        })
         .expect("a Berlin job")
         .clone();
     let searched = core
@@ -228,12 +232,20 @@ async fn a_whole_job_through_the_binding_with_a_native_ble_transport() {
         .admin()
         .fleet_public_key(&job.fleet_id)
         .expect("fleet key");
-    world.add(SimDevice::new(SimDeviceConfig::new(
-        &serial,
-        VerifyingKey::from_bytes(&key).expect("key"),
-    )));
+    let mut unit = SimDeviceConfig::new(&serial, VerifyingKey::from_bytes(&key).expect("key"));
+    let (vin, model) = f.seed.vehicles[&job.id].clone();
+    unit.vehicle.vin = vin;
+    unit.vehicle.model = model;
+    world.add(SimDevice::new(unit));
 
     assert_eq!(detail.available_actions, vec![JobAction::Claim]);
+    assert!(!detail.required_work.items.is_empty());
+    assert!(!detail.required_work.done);
+    assert!(core
+        .vehicle_models()
+        .expect("catalogue")
+        .iter()
+        .any(|m| m.id == "vw-golf8" && m.central_lock_types.contains(&"CAN".to_owned())));
 
     let queued = core.claim(job.id.clone()).expect("claims");
     assert!(core
@@ -262,6 +274,12 @@ async fn a_whole_job_through_the_binding_with_a_native_ble_transport() {
         .expect("workflow runs");
     assert_eq!(run.device.serial, serial);
     assert!(run.all_tests_passed, "{run:?}");
+    assert!(run.required_work.done, "{run:?}");
+    assert!(run
+        .required_work
+        .items
+        .iter()
+        .all(|i| i.done && i.detail.is_none()));
     assert!(!run.tests.is_empty());
     let seen = progress.seen.lock().expect("lock").clone();
     assert!(seen.iter().any(|p| matches!(
@@ -432,4 +450,74 @@ async fn background_sync_runs_on_the_crate_runtime_and_stops() {
     f.core.claim(next).expect("claims");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(f.core.pending_count().expect("count"), 1, "stopped loop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_data_is_entered_through_the_binding_and_refused_where_the_provider_decided() {
+    let f = fixture(None).await;
+    let core = &f.core;
+    core.login(f.seed.anna_email.clone(), "demo".into(), None)
+        .await
+        .expect("logs in");
+    core.sync().await.expect("syncs");
+    let open = available(core)
+        .jobs
+        .into_iter()
+        .find(|j| f.seed.open_vin_job_ids.contains(&j.id))
+        .expect("a job that leaves the VIN open");
+    core.claim(open.id.clone()).expect("claims");
+    let detail = core.job(open.id.clone()).expect("detail");
+    assert!(detail.open_fields.contains(&"vin".to_owned()));
+    assert!(detail.available_actions.contains(&JobAction::EnterSiteData));
+    let (vin, _) = f.seed.vehicles[&open.id].clone();
+    let bad = core
+        .enter_site_data(
+            open.id.clone(),
+            SiteEntry {
+                vin: Some("WVWZZZ".into()),
+                ..SiteEntry::default()
+            },
+        )
+        .expect_err("too short");
+    assert_eq!(bad.kind(), "invalid_site_data");
+    assert!(bad.to_string().contains("17 characters"), "{bad}");
+    core.enter_site_data(
+        open.id.clone(),
+        SiteEntry {
+            vin_scan: Some(format!(" {vin}\n")),
+            license_plate: Some("b-xy 1".into()),
+            master_data: vec![MasterDataEntry {
+                key: "parking_level".into(),
+                value: "-2".into(),
+            }],
+            ..SiteEntry::default()
+        },
+    )
+    .expect("entered");
+    let detail = core.job(open.id.clone()).expect("detail");
+    assert_eq!(detail.specifications.vin.as_deref(), Some(vin.as_str()));
+    assert_eq!(detail.specifications.license_plate.as_deref(), Some("B-XY 1"));
+    assert!(detail.entered_on_site.contains(&"vin".to_owned()));
+    assert!(!detail.open_fields.contains(&"vin".to_owned()));
+    // A job whose VIN the provider set: refused, saying why.
+    let specified = available(core)
+        .jobs
+        .into_iter()
+        .find(|j| j.vin.is_some())
+        .expect("a job with a VIN");
+    core.claim(specified.id.clone()).expect("claims");
+    let refused = core
+        .enter_site_data(
+            specified.id.clone(),
+            SiteEntry {
+                vin: Some(vin.clone()),
+                ..SiteEntry::default()
+            },
+        )
+        .expect_err("the provider specified it");
+    assert_eq!(refused.kind(), "action_refused");
+    assert!(refused.to_string().contains("provider specified vin"), "{refused}");
+    core.sync().await.expect("syncs");
+    let cloud = f.cloud.admin().job(&open.id).expect("job").job;
+    assert_eq!(cloud.site_data.vin.as_deref(), Some(vin.as_str()));
 }

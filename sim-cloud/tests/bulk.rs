@@ -94,11 +94,22 @@ async fn demo_seed_has_the_documented_shape() {
         per(&seed.pending_job_ids)
     );
     assert_eq!(maint, 12);
-    assert_eq!(tests, 9);
+    // Every installation requires tests (all ten by default, the lock and
+    // immobilizer tests for some); maintenance visits only some.
+    assert_eq!(tests, 27);
+    assert_eq!(seed.no_required_work_job_ids.len(), 9);
     assert!(skm > 0);
-    assert!(jobs
-        .iter()
-        .all(|j| j.job.vin.as_ref().is_some_and(|v| v.len() == 17)));
+    // Jobs that name a VIN name a valid one; four leave it to the technician.
+    assert_eq!(seed.open_vin_job_ids.len(), 4);
+    assert_eq!(seed.open_serial_job_ids.len(), 3);
+    for j in &jobs {
+        if let Some(vin) = &j.job.vin {
+            smartcontrol_cloud_api::site::validate_vin(vin).unwrap();
+        }
+    }
+    for (vin, _) in seed.vehicles.values() {
+        smartcontrol_cloud_api::site::validate_vin(vin).unwrap();
+    }
     assert_eq!(jobs[0].job.license_plate.as_deref(), Some("B-SC 1042"));
     cloud.shutdown().await;
 }

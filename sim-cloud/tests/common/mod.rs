@@ -4,9 +4,13 @@
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
+use smartcontrol_ble::message::{HintCode, Unit, VehicleTestId, VehicleTestResult};
+use smartcontrol_ble::security::{
+    simulated_device_key, Attestation, AttestationFields, PhoneKey, SigningKey,
+};
 use smartcontrol_cloud_api::{
-    Action, ActionOutcome, ActionRequest, ActionResult, ApiError, ChangesResponse, Job,
-    PushActionsRequest, PushActionsResponse, TokenResponse,
+    AccessGrantEnvelope, Action, ActionOutcome, ActionRequest, ActionResult, ApiError,
+    ChangesResponse, Job, JobReport, PushActionsRequest, PushActionsResponse, TokenResponse,
 };
 use smartcontrol_sim_cloud::{seed_demo, DemoSeed, SimCloud, SimCloudConfig};
 
@@ -156,5 +160,106 @@ pub fn rejected(r: &ActionResult) -> String {
     match &r.outcome {
         ActionOutcome::Rejected { reason, .. } => reason.as_str().to_owned(),
         other => panic!("expected REJECTED, got {other:?}"),
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn phone(n: u8) -> PhoneKey {
+    PhoneKey::from_seed(&[n; 32])
+}
+
+pub async fn login_with_key(w: &World, email: &str, key: Option<&PhoneKey>) -> TokenResponse {
+    let mut body = json!({"email": email, "password": "demo"});
+    if email == w.seed.ben_email {
+        body["totp"] = json!(smartcontrol_sim_cloud::current_totp_code(&w.seed.totp_secret).unwrap());
+    }
+    if let Some(k) = key {
+        body["phone_public_key"] = json!(hex(&k.public_key()));
+    }
+    let (s, v) = w
+        .call(Method::POST, "/api/v1/auth/login", None, Some(body))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    serde_json::from_value(v).unwrap()
+}
+
+/// An access token of a session that sent a phone key (grants are issued).
+pub async fn token_with_key(w: &World, email: &str, key: &PhoneKey) -> String {
+    login_with_key(w, email, Some(key)).await.access_token
+}
+
+pub fn grant_of(r: &ActionResult) -> AccessGrantEnvelope {
+    match &r.outcome {
+        ActionOutcome::Applied { grant: Some(g), .. } => g.clone(),
+        other => panic!("expected APPLIED with a grant, got {other:?}"),
+    }
+}
+
+/// What a run of `job`'s own unit attests: bound to the job's VIN in the
+/// job's vehicle, the job's configuration active and read back, and `tests`
+/// with their outcomes; under `grant`, with the unit's `counter`.
+pub fn run_fields(
+    w: &World,
+    job_id: &str,
+    grant: &AccessGrantEnvelope,
+    counter: u64,
+    tests: &[(VehicleTestId, bool)],
+) -> AttestationFields {
+    let job = w.cloud.job(job_id).unwrap().job.effective();
+    let sha = smartcontrol_cloud_api::configuration::job_configuration_sha256(&job);
+    let (config_id, _) = smartcontrol_cloud_api::configuration::job_configuration(&job);
+    let vin = job.vin.clone().unwrap_or_default();
+    let grant_id: [u8; 16] = smartcontrol_ble::security::from_hex(&grant.grant_id)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    AttestationFields {
+        device_serial: job.cloudboxx_serial.clone().unwrap(),
+        job_id: job_id.to_owned(),
+        grant_id,
+        counter,
+        device_time: 0,
+        vehicle_vin: vin.clone(),
+        vehicle_model: job.vehicle_model.as_ref().map(|m| m.id.clone()).unwrap_or_default(),
+        bound_vin: vin,
+        config_id,
+        config_sha256: Some(sha),
+        read_back_sha256: Some(sha),
+        tests: tests
+            .iter()
+            .map(|(t, passed)| VehicleTestResult {
+                test: *t,
+                passed: *passed,
+                unit: Unit::None,
+                value: 0,
+                hint: if *passed { HintCode::None } else { HintCode::CloseDoors },
+            })
+            .collect(),
+    }
+}
+
+/// `fields` signed with `key`, as hex (what a report carries).
+pub fn signed(fields: AttestationFields, key: &SigningKey) -> String {
+    Attestation::sign(fields, key).unwrap().to_hex()
+}
+
+/// A report of a run that did all of `job_id`'s required work, signed by
+/// the job's unit (its simulated key, as the demo registers it).
+pub fn full_report(w: &World, job_id: &str, grant: &AccessGrantEnvelope, counter: u64) -> JobReport {
+    let job = w.cloud.job(job_id).unwrap().job;
+    let tests: Vec<(VehicleTestId, bool)> = job
+        .requirements
+        .vehicle_tests
+        .iter()
+        .map(|n| (VehicleTestId::from_name(n).unwrap(), true))
+        .collect();
+    let fields = run_fields(w, job_id, grant, counter, &tests);
+    let key = simulated_device_key(&fields.device_serial);
+    JobReport {
+        attestation: Some(signed(fields, &key)),
+        ..JobReport::default()
     }
 }
