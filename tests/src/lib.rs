@@ -139,6 +139,17 @@ impl DemoCloud {
     /// job's real vehicle (VIN and model it reports), with an instant
     /// vehicle, an untimed link and `clock` as its time.
     pub fn unit(&self, job: &str, serial: &str, clock: &TestClock) -> anyhow::Result<SimDevice> {
+        self.unit_with(job, serial, clock, |_| {})
+    }
+
+    /// [`DemoCloud::unit`], with `adjust` applied to its configuration.
+    pub fn unit_with(
+        &self,
+        job: &str,
+        serial: &str,
+        clock: &TestClock,
+        adjust: impl FnOnce(&mut SimDeviceConfig),
+    ) -> anyhow::Result<SimDevice> {
         let cloud_job = self.cloud.admin().job(job)?.job;
         let key = self.cloud.admin().fleet_public_key(&cloud_job.fleet_id)?;
         let mut config = SimDeviceConfig::new(serial, VerifyingKey::from_bytes(&key)?);
@@ -148,6 +159,7 @@ impl DemoCloud {
         config.timing = VehicleTiming::instant();
         config.link = LinkModel::ideal(247);
         config.clock = Some(clock.device_clock());
+        adjust(&mut config);
         Ok(SimDevice::new(config))
     }
 

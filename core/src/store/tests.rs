@@ -616,3 +616,20 @@ fn success_needs_the_latest_attested_run_to_cover_the_requirements() {
     };
     assert_eq!(report.attestation.as_deref(), Some(full.to_hex().as_str()));
 }
+
+#[test]
+fn a_queued_take_over_of_a_job_given_back_meanwhile_shows_as_the_cloud_will_apply_it() {
+    let mut running = cloud_job("1", "B-SC 1", JobStatus::Running);
+    running.assignee = Some(ben());
+    let (_d, store) = store_with(&[running]);
+    store.queue_action(&me(), "1", Action::TakeOver).unwrap();
+    // Ben gave the job back; the cloud's page arrives before the push.
+    let mut given_back = cloud_job("1", "B-SC 1", JobStatus::Assigned);
+    given_back.version = 2;
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &given_back, &me()))
+        .unwrap();
+    let d = store.job("1", Some(&me())).unwrap();
+    assert_eq!(d.summary.status, JobStatus::Running);
+    assert_eq!(d.summary.assignee_id.as_deref(), Some("t-anna"));
+}
