@@ -556,6 +556,8 @@ mod tests {
         let label = parse_cloudboxx_label(&format!("  {text}\n")).unwrap();
         assert_eq!(label.serial, "CBX-100001");
         assert_eq!(label.hardware, "CBX-2");
+        // The example of docs/cloudboxx-protocol.md §15.
+        assert_eq!(text, "CBX1/CBX-100001/CBX-2/16E6");
         let damaged = text.replace("100001", "100007");
         let e = parse_cloudboxx_label(&damaged).unwrap_err().to_string();
         assert!(e.contains("check code"), "{e}");

@@ -16,10 +16,11 @@ import com.invers.smartcontrol.ffi.LogSink
 import com.invers.smartcontrol.ffi.PendingAction
 import com.invers.smartcontrol.ffi.QueuedAction
 import com.invers.smartcontrol.ffi.SecretStore
+import com.invers.smartcontrol.ffi.SiteEntry
 import com.invers.smartcontrol.ffi.SmartControlCore
 import com.invers.smartcontrol.ffi.SyncReport
 import com.invers.smartcontrol.ffi.SyncStatus
-import com.invers.smartcontrol.ffi.VehicleTestResult
+import com.invers.smartcontrol.ffi.VehicleModel
 import com.invers.smartcontrol.ffi.WorkflowListener
 import com.invers.smartcontrol.ffi.WorkflowOptions
 import com.invers.smartcontrol.ffi.WorkflowProgress
@@ -175,8 +176,25 @@ class SmartControl private constructor(
     suspend fun withdraw(jobId: String): QueuedAction = call { core.withdraw(jobId) }
     suspend fun takeOver(jobId: String): QueuedAction = call { core.takeOver(jobId) }
     suspend fun startInstallation(jobId: String): QueuedAction = call { core.startInstallation(jobId) }
-    suspend fun recordVehicleTests(jobId: String, results: List<VehicleTestResult>) =
-        call { core.recordVehicleTests(jobId, results) }
+
+    /**
+     * Enters what the provider left open on one's running job (VIN, plate,
+     * model, lock type, CloudBoxx serial, master data), typed or as a scan's
+     * raw text. Validated first ([SmartControlException.InvalidInput] names
+     * the field), refused where the provider decided, queued offline. A
+     * serial entered here needs one sync while online before the unit opens.
+     */
+    suspend fun enterSiteData(jobId: String, entry: SiteEntry): QueuedAction =
+        call { core.enterSiteData(jobId, entry) }
+
+    /** The vehicle catalogue synced to this device (models a technician may enter). */
+    suspend fun vehicleModels(): List<VehicleModel> = call { core.vehicleModels() }
+
+    /**
+     * Completes one's job as SUCCEEDED: refused ([SmartControlException.ActionRefused],
+     * naming what is missing) until the job's required work passed in the
+     * latest run on its own unit; [JobDetail.requiredWork] is the checklist.
+     */
     suspend fun completeSucceeded(jobId: String, notes: String? = null): QueuedAction =
         call { core.completeSucceeded(jobId, notes) }
     suspend fun completeFailed(jobId: String, comment: String): QueuedAction =

@@ -17,6 +17,12 @@ sealed class SmartControlException(
     /** Log in first (or again: the session expired). */
     class NotLoggedIn(message: String, kind: String, cause: Throwable?) : SmartControlException(message, kind, cause)
 
+    /**
+     * The account or its company is gone: vehicle access has ended, unsynced
+     * work stays on the device (show it, and how many actions wait).
+     */
+    class AccountRemoved(message: String, kind: String, cause: Throwable?) : SmartControlException(message, kind, cause)
+
     /** Email, password or 6-digit code: ask the technician again. */
     class LoginRejected(message: String, kind: String, cause: Throwable?) : SmartControlException(message, kind, cause)
 
@@ -32,10 +38,10 @@ sealed class SmartControlException(
     /** Actions would be lost by logging out: sync first or force. */
     class UnsyncedWork(message: String, kind: String, cause: Throwable?) : SmartControlException(message, kind, cause)
 
-    /** At the vehicle: CloudBoxx unreachable, refused, wrong unit, no access. */
+    /** At the vehicle: CloudBoxx unreachable, refused, wrong unit or vehicle, no access. */
     class Vehicle(message: String, kind: String, cause: Throwable?) : SmartControlException(message, kind, cause)
 
-    /** Input the core cannot accept (fix the form). */
+    /** Input the core cannot accept (fix the form; for site data the message names the field). */
     class InvalidInput(message: String, kind: String, cause: Throwable?) : SmartControlException(message, kind, cause)
 
     /** The cloud, the local store or the core itself failed: show, retry later. */
@@ -61,7 +67,10 @@ sealed class SmartControlException(
                 is Ffi.DeviceRefused -> Vehicle(m, "device_refused", e)
                 is Ffi.WrongDevice -> Vehicle(m, "wrong_device", e)
                 is Ffi.ConfigurationMismatch -> Vehicle(m, "configuration_mismatch", e)
+                is Ffi.WrongVehicle -> Vehicle(m, "wrong_vehicle", e)
                 is Ffi.InvalidInput -> InvalidInput(m, "invalid_input", e)
+                is Ffi.InvalidSiteData -> InvalidInput(m, "invalid_site_data", e)
+                is Ffi.AccountRemoved -> AccountRemoved(m, "account_removed", e)
                 is Ffi.Server -> Failure(m, "server", e)
                 is Ffi.MalformedResponse -> Failure(m, "malformed_response", e)
                 is Ffi.Storage -> Failure(m, "storage", e)

@@ -93,7 +93,17 @@ class FullJobTest {
 
             val available = sc.jobList(view(JobView.AVAILABLE)).first()
             assertTrue(available.isNotEmpty())
-            val job = available.first { it.fleetName == "Berlin Fleet" }
+            val candidates = available.filter {
+                it.fleetName == "Berlin Fleet" && it.vin != null && it.kind == com.invers.smartcontrol.ffi.JobKind.INSTALLATION
+            }
+            var picked: com.invers.smartcontrol.ffi.JobItem? = null
+            for (c in candidates) {
+                if (sc.job(c.id).specifications.cloudboxxSerial != null) {
+                    picked = c
+                    break
+                }
+            }
+            val job = picked ?: error("no Berlin installation that names its CloudBoxx")
             val found = sc.jobs(view(JobView.AVAILABLE, search = job.label.lowercase(), provider = "Shared Mobility GmbH"))
             assertTrue(found.jobs.any { it.id == job.id })
             assertEquals(0, sc.jobs(view(JobView.AVAILABLE, provider = "no such provider")).jobs.size)
@@ -102,14 +112,19 @@ class FullJobTest {
             val serial = detail.specifications.cloudboxxSerial ?: error("the job names no CloudBoxx")
             assertEquals(job.id, detail.item.id)
             assertEquals(listOf(JobAction.CLAIM), detail.availableActions)
+            assertTrue(detail.requiredWork.items.isNotEmpty() && !detail.requiredWork.done)
 
             val claimed = sc.claim(job.id)
+            // Right after the claim SUCCEEDED is refused, naming what is missing.
+            val early = assertThrows<SmartControlException.ActionRefused> { runBlocking { sc.completeSucceeded(job.id) } }
+            assertTrue(early.message!!.contains("no on-vehicle run"), early.message)
             assertEquals(JobStatus.RUNNING, claimed.status)
             assertEquals(1L, sc.pendingCount())
             assertTrue(sc.jobList(view(JobView.MINE)).first().any { it.id == job.id })
             assertEquals(1uL, sc.sync().applied)
 
-            SimDeviceProcess(cloud.fleetPublicKey("Berlin Fleet"), listOf(serial)).use { device ->
+            val model = detail.specifications.vehicleModelId ?: ""
+            SimDeviceProcess(cloud.fleetPublicKey("Berlin Fleet"), listOf(SimUnit(serial, job.vin!!, model))).use { device ->
                 val transport = SimDeviceTransport(device.host, device.port)
                 assertTrue(transport.scan(100u).isNotEmpty())
                 val progress = Collections.synchronizedList(mutableListOf<WorkflowProgress>())
@@ -118,6 +133,9 @@ class FullJobTest {
                 }
                 assertEquals(serial, report.device.serial)
                 assertTrue(report.allTestsPassed, report.toString())
+                assertTrue(report.requiredWork.done, report.requiredWork.toString())
+                assertTrue(progress.any { it is WorkflowProgress.StepDone && it.step == WorkflowStep.CHECK_VEHICLE && it.ok })
+                assertTrue(progress.any { it is WorkflowProgress.StepDone && it.step == WorkflowStep.ATTEST && it.ok })
                 assertTrue(transport.framesWritten.get() > 10, "frames went through the Kotlin transport")
                 assertTrue(transport.notificationsDelivered.get() > 0)
                 assertTrue(progress.any { it is WorkflowProgress.StepDone && it.step == WorkflowStep.CONFIGURE && it.ok })
@@ -167,7 +185,7 @@ class FullJobTest {
                 ben.login("ben@autotech.test", "demo", totp("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"))
                 ben.sync()
 
-                val job = anna.jobs(view(JobView.AVAILABLE)).jobs.last()
+                val job = anna.jobs(view(JobView.AVAILABLE)).jobs.last { it.vin != null }
                 anna.claim(job.id) // queued on Anna's phone, not synced yet
                 ben.claim(job.id)
                 assertEquals(1uL, ben.sync().applied)
@@ -236,6 +254,47 @@ class FullJobTest {
             sc.logout(discardUnsynced = true)
             assertEquals(null, sc.account())
             assertEquals(false, sc.status().loggedIn)
+        }
+    }
+}
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class SiteDataTest {
+    private lateinit var cloud: SimCloudProcess
+
+    @BeforeAll
+    fun startCloud() {
+        cloud = SimCloudProcess("demo")
+    }
+
+    @AfterAll
+    fun stopCloud() = cloud.close()
+
+    @Test
+    fun `what the provider left open is entered through the facade, validated, and the catalogue is synced`(@TempDir dir: File) = runBlocking<Unit> {
+        SmartControl.open(dir, cloud.url, secretStore = MapSecretStore()).use { sc ->
+            sc.login("anna@autotech.test", "demo")
+            sc.sync()
+            assertTrue(sc.vehicleModels().any { it.id == "vw-id3" && "SKM" in it.centralLockTypes })
+            val open = sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first { it.vin == null }
+            sc.claim(open.id)
+            assertTrue("vin" in sc.job(open.id).openFields)
+            val bad = assertThrows<SmartControlException.InvalidInput> {
+                runBlocking { sc.enterSiteData(open.id, com.invers.smartcontrol.ffi.SiteEntry(vin = "WVWZZZ1JZXW00000O")) }
+            }
+            assertEquals("invalid_site_data", bad.kind)
+            assertTrue(bad.message!!.contains("letter O"), bad.message)
+            val queued = sc.enterSiteData(
+                open.id,
+                com.invers.smartcontrol.ffi.SiteEntry(vinScan = "WVWZZZ1JZXW000777\r\n", licensePlate = "b-kt 7"),
+            )
+            assertEquals("ENTER_SITE_DATA", queued.action)
+            val detail = sc.job(open.id)
+            assertEquals("WVWZZZ1JZXW000777", detail.specifications.vin)
+            assertEquals("B-KT 7", detail.specifications.licensePlate)
+            assertTrue("vin" in detail.enteredOnSite)
+            assertTrue(JobAction.ENTER_SITE_DATA in detail.availableActions)
+            assertEquals(2uL, sc.sync().applied)
         }
     }
 }

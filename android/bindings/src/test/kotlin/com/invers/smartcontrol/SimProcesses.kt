@@ -90,11 +90,15 @@ class SimCloudProcess(seed: String) : AutoCloseable {
     override fun close() = sim.close()
 }
 
-/** A sim-device process serving healthy CloudBoxxes [serials] of one fleet over TCP. */
-class SimDeviceProcess(fleetPublicKey: String, serials: List<String>) : AutoCloseable {
+/** A CloudBoxx and the vehicle it sits in (the VIN and model code the vehicle reports). */
+data class SimUnit(val serial: String, val vin: String, val model: String = "")
+
+/** A sim-device process serving healthy CloudBoxxes of one fleet over TCP, each in its vehicle. */
+class SimDeviceProcess(fleetPublicKey: String, units: List<SimUnit>) : AutoCloseable {
     private val sim = start(
         "sim-device",
-        listOf("--listen", "127.0.0.1:0", "--fleet-public-key", fleetPublicKey) + serials.flatMap { listOf("--device", it) },
+        listOf("--listen", "127.0.0.1:0", "--fleet-public-key", fleetPublicKey) +
+            units.flatMap { listOf("--device", "${it.serial},vin=${it.vin},model=${it.model}") },
         Regex("listening on (\\S+)"),
     )
     val host: String = sim.address.substringBeforeLast(':')
