@@ -11,6 +11,8 @@ public enum SmartControlFailure: Error, LocalizedError, Equatable {
     case loginRejected(kind: String, message: String)
     /// The cloud cannot be reached: keep working, actions sync later.
     case offline(message: String)
+    /// The account or its company is gone: vehicle access ended, unsynced work stays visible.
+    case accountRemoved(message: String)
     /// The rules refuse the action on this job now.
     case actionRefused(message: String)
     /// A job or conflict is not on this device.
@@ -28,6 +30,7 @@ public enum SmartControlFailure: Error, LocalizedError, Equatable {
         switch self {
         case .notLoggedIn(let k, _), .loginRejected(let k, _), .notFound(let k, _), .vehicle(let k, _), .failure(let k, _): return k
         case .offline: return "offline"
+        case .accountRemoved: return "account_removed"
         case .actionRefused: return "action_refused"
         case .unsyncedWork: return "pending_actions_would_be_lost"
         case .invalidInput: return "invalid_input"
@@ -37,7 +40,7 @@ public enum SmartControlFailure: Error, LocalizedError, Equatable {
     public var message: String {
         switch self {
         case .notLoggedIn(_, let m), .loginRejected(_, let m), .notFound(_, let m), .vehicle(_, let m), .failure(_, let m),
-             .offline(let m), .actionRefused(let m), .unsyncedWork(let m), .invalidInput(let m):
+             .offline(let m), .accountRemoved(let m), .actionRefused(let m), .unsyncedWork(let m), .invalidInput(let m):
             return m
         }
     }
@@ -66,7 +69,10 @@ public enum SmartControlFailure: Error, LocalizedError, Equatable {
         case .DeviceRefused(let m): return .vehicle(kind: "device_refused", message: m)
         case .WrongDevice(let m): return .vehicle(kind: "wrong_device", message: m)
         case .ConfigurationMismatch(let m): return .vehicle(kind: "configuration_mismatch", message: m)
+        case .WrongVehicle(let m): return .vehicle(kind: "wrong_vehicle", message: m)
         case .InvalidInput(let m): return .invalidInput(message: m)
+        case .InvalidSiteData(let m): return .invalidInput(message: m)
+        case .AccountRemoved(let m): return .accountRemoved(message: m)
         case .Server(let m): return .failure(kind: "server", message: m)
         case .MalformedResponse(let m): return .failure(kind: "malformed_response", message: m)
         case .Storage(let m): return .failure(kind: "storage", message: m)
@@ -141,6 +147,13 @@ public final class SmartControl: @unchecked Sendable {
     public func startInstallation(_ jobId: String) async throws -> QueuedAction {
         try await local { try self.core.startInstallation(jobId: jobId) }
     }
+    /// Enters what the provider left open (typed or a scan's raw text); validated, queued offline.
+    public func enterSiteData(_ jobId: String, entry: SiteEntry) async throws -> QueuedAction {
+        try await local { try self.core.enterSiteData(jobId: jobId, entry: entry) }
+    }
+    /// The vehicle catalogue synced to this device.
+    public func vehicleModels() async throws -> [VehicleModel] { try await local { try self.core.vehicleModels() } }
+    /// Refused, naming what is missing, until the job's required work passed in the latest run on its unit.
     public func completeSucceeded(_ jobId: String, notes: String?) async throws -> QueuedAction {
         try await local { try self.core.completeSucceeded(jobId: jobId, notes: notes) }
     }
