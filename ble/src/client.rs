@@ -170,7 +170,8 @@ impl Connection {
                 }
                 .encode(),
             );
-            let answer = Message::decode(&conn.recv_record().await?).map_err(SecurityError::from)?;
+            let answer =
+                Message::decode(&conn.recv_record().await?).map_err(SecurityError::from)?;
             conn.revocation_status = Some(match answer {
                 Message::RevocationStatus(s) => Ok(s),
                 Message::Error(e) => {

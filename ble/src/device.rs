@@ -306,12 +306,7 @@ impl DeviceConnection {
     /// Hello, or sealed): apply it when it verifies and is newer, and say
     /// where the device stands. A bad list is answered with an Error and
     /// ends nothing.
-    fn on_revocation_update(
-        &mut self,
-        list: &[u8],
-        now: u64,
-        revocations: &mut DeviceRevocations,
-    ) {
+    fn on_revocation_update(&mut self, list: &[u8], now: u64, revocations: &mut DeviceRevocations) {
         let ty = msg_type::REVOCATION_UPDATE;
         let applied = SignedRevocationList::decode(list)
             .map_err(SecurityError::from)

@@ -14,8 +14,8 @@ use crate::frame::{Fragmenter, Frame, Reassembler};
 use crate::message::{Message, VehicleTestId};
 use crate::security::{
     simulated_device_key, AccessGrant, Attestation, AttestationFields, DeviceIdentity,
-    DeviceRevocations, GrantFields, Permissions, RevocationListFields, RevokedGrant,
-    SessionCipher, SignedRevocationList,
+    DeviceRevocations, GrantFields, Permissions, RevocationListFields, RevokedGrant, SessionCipher,
+    SignedRevocationList,
 };
 use crate::uuids::AdvertData;
 

@@ -709,9 +709,7 @@ impl Message {
             Message::SessionReady(m) => {
                 w.u8(m.permissions).u64(m.not_after);
             }
-            Message::DeviceInfoRequest
-            | Message::ConfigReadBack
-            | Message::VehicleInfoRequest => {}
+            Message::DeviceInfoRequest | Message::ConfigReadBack | Message::VehicleInfoRequest => {}
             Message::RevocationUpdate { list } => {
                 w.blob16(list);
             }

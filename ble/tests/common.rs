@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use smartcontrol_ble::device::BasicDevice;
 use smartcontrol_ble::security::{
-    AccessGrant, DeviceIdentity, DeviceRevocations, GrantFields, Permissions, PhoneKey,
-    SigningKey,
+    AccessGrant, DeviceIdentity, DeviceRevocations, GrantFields, Permissions, PhoneKey, SigningKey,
 };
 use smartcontrol_ble::transport::{LoopbackConnector, LoopbackDevice};
 

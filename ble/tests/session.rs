@@ -255,10 +255,7 @@ async fn the_device_signs_what_the_session_did() {
     let key = rig.device.lock().await.device_key.verifying_key();
     att.verify(&key).unwrap();
     let f = &att.fields;
-    assert_eq!(
-        (f.device_serial.as_str(), f.job_id.as_str()),
-        (SERIAL, JOB)
-    );
+    assert_eq!((f.device_serial.as_str(), f.job_id.as_str()), (SERIAL, JOB));
     assert_eq!(f.grant_id, grant().fields.grant_id);
     assert_eq!((f.bound_vin.as_str(), f.vehicle_vin.as_str()), (VIN, VIN));
     assert_eq!(f.vehicle_model, "vw-golf8");

@@ -296,9 +296,7 @@ async fn enter(ctx: &Ctx, e: EnterArgs) -> Result<u8, Failure> {
         .map(|kv| {
             kv.split_once('=')
                 .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .ok_or_else(|| {
-                    Failure::bad_input(format!("--master {kv:?}: expected KEY=VALUE"))
-                })
+                .ok_or_else(|| Failure::bad_input(format!("--master {kv:?}: expected KEY=VALUE")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let entry = SiteEntry {

@@ -323,7 +323,12 @@ pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
             } else {
                 (*key).to_owned()
             };
-            print_field(&label, v, w, "— (technician's choice: `smartcontrol job enter`)");
+            print_field(
+                &label,
+                v,
+                w,
+                "— (technician's choice: `smartcontrol job enter`)",
+            );
         }
         println!("Cloud state (as the cloud last described the job):");
         for (k, v) in &fields {
@@ -363,7 +368,10 @@ pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
     if d.vehicle_tests.is_empty() {
         println!("Vehicle tests of the latest run: none recorded");
     } else {
-        println!("Vehicle tests of the latest run ({}):", d.vehicle_tests.len());
+        println!(
+            "Vehicle tests of the latest run ({}):",
+            d.vehicle_tests.len()
+        );
         for t in &d.vehicle_tests {
             println!("  {}", test_line(t));
         }

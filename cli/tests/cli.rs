@@ -618,7 +618,9 @@ async fn demo_json_exits_0_with_verification_ok() {
     assert!(comment.contains(hint), "{comment} / {hint}");
     // Ben finished J3 after two clock jumps on a renewed grant.
     assert_eq!(summary["jobs"][2]["assignee"], "Ben Keller");
-    let checks = summary["verification"]["checks"].as_array().expect("checks");
+    let checks = summary["verification"]["checks"]
+        .as_array()
+        .expect("checks");
     for needle in [
         "SUCCEEDED refused before the on-vehicle work",
         "mistyped VIN stopped the run before binding",
@@ -905,7 +907,12 @@ async fn job_enter_fills_in_what_the_provider_left_open() {
     let (vin, _) = w.seed.vehicles[&open].clone();
     let bad = |args: &[&str], needle: &str| {
         let out = w.run(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
         let err = text(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     };
@@ -917,13 +924,22 @@ async fn job_enter_fills_in_what_the_provider_left_open() {
         &["job", "enter", &open, "--vin", "1M8GDM9A1KP042788"],
         "check digit",
     );
-    bad(&["job", "enter", &open, "--model", "Golf"], "is not in the catalogue");
+    bad(
+        &["job", "enter", &open, "--model", "Golf"],
+        "is not in the catalogue",
+    );
     bad(
         &["job", "enter", &specified, "--vin", &vin],
         "the provider specified vin",
     );
     bad(
-        &["job", "enter", &open, "--scan-label", "CBX1/CBX-1/CBX-2/0000"],
+        &[
+            "job",
+            "enter",
+            &open,
+            "--scan-label",
+            "CBX1/CBX-1/CBX-2/0000",
+        ],
         "check code",
     );
     bad(&["job", "enter", &open], "nothing to enter");
@@ -957,7 +973,10 @@ async fn job_enter_fills_in_what_the_provider_left_open() {
     assert_eq!(cloud.site_data.vin.as_deref(), Some(vin.as_str()));
     assert_eq!(cloud.site_data.license_plate.as_deref(), Some("B-AT 4711"));
     assert_eq!(cloud.site_data.master_data["parking_level"], -2);
-    assert!(cloud.vin.is_none(), "the provider's specification stays empty");
+    assert!(
+        cloud.vin.is_none(),
+        "the provider's specification stays empty"
+    );
 }
 
 /// Search matches the vehicle model, by name and by catalogue id.

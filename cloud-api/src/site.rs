@@ -151,11 +151,15 @@ pub enum SiteDataError {
     InvalidPlate { plate: String, why: String },
     #[error("CloudBoxx serial {serial:?} is not valid: {why}; it is printed on the unit's label")]
     InvalidSerial { serial: String, why: String },
-    #[error("the scanned CloudBoxx label is not readable ({why}): scan it again or type the serial")]
+    #[error(
+        "the scanned CloudBoxx label is not readable ({why}): scan it again or type the serial"
+    )]
     InvalidLabel { why: String },
     #[error("vehicle model {given:?} is not in the catalogue: pick one of the catalogue's models ({known})")]
     UnknownModel { given: String, known: String },
-    #[error("the {model} does not support central lock connection {lock}: pick one of {supported}")]
+    #[error(
+        "the {model} does not support central lock connection {lock}: pick one of {supported}"
+    )]
     LockTypeUnsupported {
         model: String,
         lock: String,
@@ -229,7 +233,9 @@ pub fn validate_vin(vin: &str) -> Result<(), SiteDataError> {
         .chars()
         .find(|c| !(c.is_ascii_digit() || c.is_ascii_uppercase()))
     {
-        return Err(bad(format!("{c:?} is not a VIN character (letters and digits only)")));
+        return Err(bad(format!(
+            "{c:?} is not a VIN character (letters and digits only)"
+        )));
     }
     if vin_check_digit_applies(vin) {
         let expected = vin_check_digit(vin).ok_or_else(|| bad("unreadable".into()))?;
@@ -343,11 +349,7 @@ pub const LABEL_PREFIX: &str = "CBX1";
 
 fn label_check(serial: &str, hardware: &str) -> String {
     let digest = Sha256::digest(format!("{LABEL_PREFIX}/{serial}/{hardware}").as_bytes());
-    digest
-        .iter()
-        .take(2)
-        .map(|b| format!("{b:02X}"))
-        .collect()
+    digest.iter().take(2).map(|b| format!("{b:02X}")).collect()
 }
 
 /// The text of a unit's label QR code: `CBX1/SERIAL/HARDWARE/CHECK`, where
@@ -371,7 +373,9 @@ pub fn parse_cloudboxx_label(raw: &str) -> Result<CloudBoxxLabel, SiteDataError>
         return Err(bad("expected CBX1/SERIAL/HARDWARE/CHECK"));
     };
     if !prefix.eq_ignore_ascii_case(LABEL_PREFIX) {
-        return Err(bad("this is not a CloudBoxx label (it does not start with CBX1/)"));
+        return Err(bad(
+            "this is not a CloudBoxx label (it does not start with CBX1/)",
+        ));
     }
     let serial = serial.trim().to_uppercase();
     validate_serial(&serial).map_err(|e| bad(&e.to_string()))?;
@@ -380,8 +384,13 @@ pub fn parse_cloudboxx_label(raw: &str) -> Result<CloudBoxxLabel, SiteDataError>
     {
         return Err(bad("the hardware revision is missing or not printable"));
     }
-    if !check.trim().eq_ignore_ascii_case(&label_check(&serial, hardware)) {
-        return Err(bad("its check code does not match (a damaged or mis-read label)"));
+    if !check
+        .trim()
+        .eq_ignore_ascii_case(&label_check(&serial, hardware))
+    {
+        return Err(bad(
+            "its check code does not match (a damaged or mis-read label)",
+        ));
     }
     Ok(CloudBoxxLabel {
         serial,
@@ -612,7 +621,10 @@ mod tests {
         };
         let m = first.merged(&typed);
         assert_eq!(m.vin.as_deref(), Some("B"));
-        assert!(m.scanned.is_empty(), "the typed VIN replaced the scanned one");
+        assert!(
+            m.scanned.is_empty(),
+            "the typed VIN replaced the scanned one"
+        );
         assert_eq!(m.fields(), vec![SiteField::Vin, SiteField::LicensePlate]);
     }
 

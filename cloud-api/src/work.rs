@@ -235,7 +235,9 @@ pub fn missing_work(job: &Job, run: Option<&AttestationFields>) -> Vec<MissingWo
     }
     for name in &req.vehicle_tests {
         let why = match VehicleTestId::from_name(name) {
-            None => Some(format!("test {name} is unknown to this version: update the app")),
+            None => Some(format!(
+                "test {name} is unknown to this version: update the app"
+            )),
             Some(id) => match run.result_of(id) {
                 None => Some("not run in the latest run".to_owned()),
                 Some(r) if !r.passed => Some(match r.hint {
@@ -351,14 +353,23 @@ mod tests {
         let missing = missing_work(&j, Some(&run));
         let text = describe_missing(&missing);
         assert_eq!(missing.len(), 2 + 9, "{text}");
-        assert!(text.contains("step bind_vehicle: the unit is not bound"), "{text}");
-        assert!(text.contains("step verify: the configuration was not read back"), "{text}");
+        assert!(
+            text.contains("step bind_vehicle: the unit is not bound"),
+            "{text}"
+        );
+        assert!(
+            text.contains("step verify: the configuration was not read back"),
+            "{text}"
+        );
         assert!(text.contains("test central_lock_lock: not run"), "{text}");
         let mut run = passing_run(&j);
         run.tests[8].passed = false;
         run.tests[8].hint = HintCode::CloseDoors;
         let text = describe_missing(&missing_work(&j, Some(&run)));
-        assert!(text.starts_with("test doors_closed: failed (a door"), "{text}");
+        assert!(
+            text.starts_with("test doors_closed: failed (a door"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -367,7 +378,10 @@ mod tests {
         let mut run = passing_run(&j);
         run.vehicle_vin = "WVWZZZ1JZXW999999".into();
         let text = describe_missing(&missing_work(&j, Some(&run)));
-        assert!(text.contains("the vehicle reports VIN WVWZZZ1JZXW999999"), "{text}");
+        assert!(
+            text.contains("the vehicle reports VIN WVWZZZ1JZXW999999"),
+            "{text}"
+        );
         let mut run = passing_run(&j);
         run.device_serial = "CBX-2".into();
         assert!(matches!(
@@ -379,7 +393,10 @@ mod tests {
         let mut changed = j.clone();
         changed.master_data.insert("station".into(), "X".into());
         let text = describe_missing(&missing_work(&changed, Some(&passing_run(&j))));
-        assert!(text.contains("step configure") && text.contains("step verify"), "{text}");
+        assert!(
+            text.contains("step configure") && text.contains("step verify"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -41,9 +41,9 @@ pub use rules::ActionKind;
 /// The BLE protocol crate the vehicle workflow runs on (connectors, tests).
 pub use smartcontrol_ble as ble;
 pub use smartcontrol_cloud_api as cloud_api;
-pub use sync::client::RetryPolicy;
 /// The configuration bytes a job asks for (shared with the cloud).
 pub use smartcontrol_cloud_api::configuration::job_configuration;
+pub use sync::client::RetryPolicy;
 pub use vehicle::{
     hint_text, report_result, test_name, WorkflowEvent, WorkflowOptions, WorkflowReport,
     WorkflowStep,

@@ -400,7 +400,9 @@ mod tests {
         };
         assert_eq!(
             apply(&s, &a, &vin),
-            Err(RuleViolation::SpecifiedByProvider { field: "vin".into() })
+            Err(RuleViolation::SpecifiedByProvider {
+                field: "vin".into()
+            })
         );
         let plate = Action::EnterSiteData {
             data: SiteData {

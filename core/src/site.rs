@@ -34,7 +34,12 @@ pub(crate) fn parse_entry(
     job: &Job,
 ) -> Result<SiteData, CoreError> {
     let mut data = SiteData::default();
-    let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let present = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     match (present(&entry.vin), present(&entry.vin_scan)) {
         (Some(_), Some(_)) => return Err(both("vin", "vin", "vin_scan")),
         (Some(v), None) => data.vin = Some(normalize_vin(&v).map_err(|e| bad("vin", e))?),
@@ -53,7 +58,12 @@ pub(crate) fn parse_entry(
             detail: "the vehicle catalogue is not on this device yet: sync once while online"
                 .into(),
         })?;
-        data.vehicle_model = Some(catalogue.find(&m).map_err(|e| bad("vehicle_model", e))?.model());
+        data.vehicle_model = Some(
+            catalogue
+                .find(&m)
+                .map_err(|e| bad("vehicle_model", e))?
+                .model(),
+        );
     }
     if let Some(l) = present(&entry.central_lock_connection_type) {
         let lock = CentralLockConnectionType::from(l.to_uppercase());
@@ -72,7 +82,10 @@ pub(crate) fn parse_entry(
             .map_err(|e| bad("central_lock_connection_type", e))?;
         data.central_lock_connection_type = Some(lock);
     }
-    match (present(&entry.cloudboxx_serial), present(&entry.cloudboxx_label_scan)) {
+    match (
+        present(&entry.cloudboxx_serial),
+        present(&entry.cloudboxx_label_scan),
+    ) {
         (Some(_), Some(_)) => {
             return Err(both(
                 "cloudboxx_serial",

@@ -22,8 +22,7 @@ use smartcontrol_ble::security::{
 use smartcontrol_ble::transport::{BleConnector, TransportError};
 use smartcontrol_cloud_api::configuration::job_configuration;
 use smartcontrol_cloud_api::{
-    DeviceReport, Job, JobKind, JobStatus, RequiredStep, VehicleTestResult,
-    WorkflowStepReport,
+    DeviceReport, Job, JobKind, JobStatus, RequiredStep, VehicleTestResult, WorkflowStepReport,
 };
 
 use crate::error::CoreError;
@@ -715,7 +714,10 @@ fn check_vehicle(
     };
     if !vehicle.vin.is_empty() && !vehicle.vin.eq_ignore_ascii_case(vin) {
         return Err(CoreError::WrongVehicle {
-            detail: format!("the vehicle reports VIN {}, the job's VIN is {vin}", vehicle.vin),
+            detail: format!(
+                "the vehicle reports VIN {}, the job's VIN is {vin}",
+                vehicle.vin
+            ),
         });
     }
     if let Some(model) = &job.vehicle_model {

@@ -496,7 +496,10 @@ async fn site_data_is_entered_through_the_binding_and_refused_where_the_provider
     .expect("entered");
     let detail = core.job(open.id.clone()).expect("detail");
     assert_eq!(detail.specifications.vin.as_deref(), Some(vin.as_str()));
-    assert_eq!(detail.specifications.license_plate.as_deref(), Some("B-XY 1"));
+    assert_eq!(
+        detail.specifications.license_plate.as_deref(),
+        Some("B-XY 1")
+    );
     assert!(detail.entered_on_site.contains(&"vin".to_owned()));
     assert!(!detail.open_fields.contains(&"vin".to_owned()));
     // A job whose VIN the provider set: refused, saying why.
@@ -516,7 +519,10 @@ async fn site_data_is_entered_through_the_binding_and_refused_where_the_provider
         )
         .expect_err("the provider specified it");
     assert_eq!(refused.kind(), "action_refused");
-    assert!(refused.to_string().contains("provider specified vin"), "{refused}");
+    assert!(
+        refused.to_string().contains("provider specified vin"),
+        "{refused}"
+    );
     core.sync().await.expect("syncs");
     let cloud = f.cloud.admin().job(&open.id).expect("job").job;
     assert_eq!(cloud.site_data.vin.as_deref(), Some(vin.as_str()));

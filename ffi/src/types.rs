@@ -429,7 +429,11 @@ impl From<SiteEntry> for core::SiteEntry {
             central_lock_connection_type: e.central_lock_connection_type,
             cloudboxx_serial: e.cloudboxx_serial,
             cloudboxx_label_scan: e.cloudboxx_label_scan,
-            master_data: e.master_data.into_iter().map(|m| (m.key, m.value)).collect(),
+            master_data: e
+                .master_data
+                .into_iter()
+                .map(|m| (m.key, m.value))
+                .collect(),
         }
     }
 }

@@ -20,9 +20,9 @@ use smartcontrol_cloud_api::{
     VEHICLE_MODELS_PATH,
 };
 
+use crate::domain::Held;
 use crate::error::{SimError, SimResult};
 use crate::faults::{fault_layer, stats_layer, FaultConfig, FaultState, SharedFaults, Stats};
-use crate::domain::Held;
 use crate::model::{CompanyRef, JobFilter, NewJob, NewUser, RegisteredDevice};
 use crate::{AuthUser, SimAdmin};
 
@@ -113,7 +113,12 @@ fn route_table() -> Vec<RouteDef> {
             provider_register_device,
         ),
         r("GET", "/api/v1/provider/vehicles", O, provider_vehicles),
-        r("GET", "/api/v1/provider/vehicles/{vin}", O, provider_vehicle),
+        r(
+            "GET",
+            "/api/v1/provider/vehicles/{vin}",
+            O,
+            provider_vehicle,
+        ),
         r(
             "DELETE",
             "/api/v1/partner/users/{id}",

@@ -105,9 +105,12 @@ pub fn demo_spare_serials(hamburg: bool) -> Vec<String> {
 pub fn demo_vin(wmi: &str, i: usize) -> String {
     const LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ";
     let letter = LETTERS[i % LETTERS.len()] as char;
-    let mut vin: Vec<char> = format!("{wmi}ZZZ{letter}{:010}", 4_711_000_000u64 + (i as u64) * 7919)
-        .chars()
-        .collect();
+    let mut vin: Vec<char> = format!(
+        "{wmi}ZZZ{letter}{:010}",
+        4_711_000_000u64 + (i as u64) * 7919
+    )
+    .chars()
+    .collect();
     let text: String = vin.iter().collect();
     if smartcontrol_cloud_api::site::vin_check_digit_applies(&text) {
         if let Some(d) = vin_check_digit(&text) {
@@ -232,7 +235,10 @@ fn demo_job(
     // (bind, configure, verify, every test), some only the lock and
     // immobilizer tests.
     let (required_steps, required_tests) = match (&kind, i % 4) {
-        (JobKind::Maintenance, 0) => (None, Some(smartcontrol_cloud_api::work::default_installation_tests())),
+        (JobKind::Maintenance, 0) => (
+            None,
+            Some(smartcontrol_cloud_api::work::default_installation_tests()),
+        ),
         (JobKind::Maintenance, _) => (Some(Vec::<RequiredStep>::new()), Some(Vec::new())),
         (_, 1) => (
             None,
@@ -404,7 +410,10 @@ pub fn seed_demo(admin: &SimAdmin) -> SimResult<DemoSeed> {
         let spares = demo_spare_serials(hamburg_fleet);
         for s in &spares {
             let key = simulated_device_key(s).verifying_key().to_bytes();
-            units.entry(fleet.clone()).or_default().push((s.clone(), key));
+            units
+                .entry(fleet.clone())
+                .or_default()
+                .push((s.clone(), key));
         }
         spare_serials.insert(fleet.clone(), spares);
     }

@@ -5,16 +5,14 @@
 mod common;
 
 use common::{
-    act, applied, full_report, grant_of, hex, login_with_key, phone, rejected, token_with_key, world,
-    World,
+    act, applied, full_report, grant_of, hex, login_with_key, phone, rejected, token_with_key,
+    world, World,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use smartcontrol_ble::security::{AccessGrant, Permissions, VerifyingKey};
 use smartcontrol_cloud_api::{AccessGrantEnvelope, Action, ActionResult, JobKind, TokenResponse};
-use smartcontrol_sim_cloud::{
-    GrantRecord, GRANT_CLOCK_SKEW_SECS, GRANT_VALIDITY_SECS,
-};
+use smartcontrol_sim_cloud::{GrantRecord, GRANT_CLOCK_SKEW_SECS, GRANT_VALIDITY_SECS};
 
 fn no_grant(r: &ActionResult) {
     match &r.outcome {

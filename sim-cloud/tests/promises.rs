@@ -13,8 +13,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use smartcontrol_ble::message::VehicleTestId;
 use smartcontrol_ble::security::{
-    simulated_device_key, DeviceRevocations, RevocationList as _, SignedRevocationList,
-    SigningKey, VerifyingKey,
+    simulated_device_key, DeviceRevocations, RevocationList as _, SignedRevocationList, SigningKey,
+    VerifyingKey,
 };
 use smartcontrol_cloud_api::{
     Action, ActionOutcome, ActionResult, JobReport, JobStatus, RevocationListEnvelope, SiteData,
@@ -67,7 +67,10 @@ async fn succeeded_needs_the_required_work_attested_by_the_jobs_own_unit() {
     let key = simulated_device_key(&serial);
 
     // Right after the claim: nothing attested.
-    let (reason, msg) = outcome(&w.push_one(&anna, &job, succeeded(JobReport::default())).await);
+    let (reason, msg) = outcome(
+        &w.push_one(&anna, &job, succeeded(JobReport::default()))
+            .await,
+    );
     assert_eq!(reason, "UNTRUSTED_RESULTS", "{msg}");
     assert!(msg.contains("no attestation"), "{msg}");
     // Typed results are not evidence either.
@@ -102,7 +105,10 @@ async fn succeeded_needs_the_required_work_attested_by_the_jobs_own_unit() {
         .await,
     );
     assert_eq!(reason, "REQUIREMENTS_NOT_MET", "{msg}");
-    assert!(msg.contains("test central_lock_lock: not run in the latest run"), "{msg}");
+    assert!(
+        msg.contains("test central_lock_lock: not run in the latest run"),
+        "{msg}"
+    );
     assert!(!msg.contains("ignition_state"), "{msg}");
     // A failed test is named with its hint; an unbound unit too.
     let mut run = run_fields(&w, &job, &grant, 2, &all_tests(true));
@@ -121,10 +127,16 @@ async fn succeeded_needs_the_required_work_attested_by_the_jobs_own_unit() {
         .await,
     );
     assert_eq!(reason, "REQUIREMENTS_NOT_MET");
-    assert!(msg.contains("step bind_vehicle: the unit is not bound"), "{msg}");
+    assert!(
+        msg.contains("step bind_vehicle: the unit is not bound"),
+        "{msg}"
+    );
     assert!(msg.contains("test doors_closed: failed (a door"), "{msg}");
     // Forged: signed by another key, or altered after signing.
-    let forged = signed(run_fields(&w, &job, &grant, 3, &all_tests(true)), &SigningKey::from_bytes(&[9; 32]));
+    let forged = signed(
+        run_fields(&w, &job, &grant, 3, &all_tests(true)),
+        &SigningKey::from_bytes(&[9; 32]),
+    );
     let (reason, msg) = outcome(
         &w.push_one(
             &anna,
@@ -167,14 +179,20 @@ async fn succeeded_needs_the_required_work_attested_by_the_jobs_own_unit() {
     let r = w.push_one(&anna, &job, succeeded(report)).await;
     assert_eq!(applied(&r).status, JobStatus::Succeeded);
     let pj = w.cloud.job(&job).unwrap();
-    assert_eq!(pj.report.unwrap().attestation.as_deref(), Some(accepted.as_str()));
+    assert_eq!(
+        pj.report.unwrap().attestation.as_deref(),
+        Some(accepted.as_str())
+    );
     // The provider sees the vehicle linked to the job.
     let provider = w.token(&w.seed.provider_email).await;
     let cloud_job = pj.job;
     let (s, v) = w
         .call(
             Method::GET,
-            &format!("/api/v1/provider/vehicles/{}", cloud_job.vin.clone().unwrap()),
+            &format!(
+                "/api/v1/provider/vehicles/{}",
+                cloud_job.vin.clone().unwrap()
+            ),
             Some(&provider),
             None,
         )
@@ -182,11 +200,22 @@ async fn succeeded_needs_the_required_work_attested_by_the_jobs_own_unit() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["cloudboxx_serial"], serial.as_str());
     assert_eq!(v["job_id"], job.as_str());
-    assert_eq!(v["license_plate"], cloud_job.license_plate.clone().unwrap().as_str());
-    assert_eq!(v["vehicle_model"]["id"], cloud_job.vehicle_model.clone().unwrap().id.as_str());
+    assert_eq!(
+        v["license_plate"],
+        cloud_job.license_plate.clone().unwrap().as_str()
+    );
+    assert_eq!(
+        v["vehicle_model"]["id"],
+        cloud_job.vehicle_model.clone().unwrap().id.as_str()
+    );
     assert!(v["config_id"].as_str().unwrap().contains('-'));
     let (s, _) = w
-        .call(Method::GET, "/api/v1/provider/vehicles/NOPE", Some(&provider), None)
+        .call(
+            Method::GET,
+            "/api/v1/provider/vehicles/NOPE",
+            Some(&provider),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
@@ -234,7 +263,10 @@ async fn a_run_from_an_access_that_ended_or_a_counter_already_used_does_not_coun
     let second = grant_of(&w.push_one(&anna, &job, Action::Claim).await);
     let (reason, msg) = outcome(&w.push_one(&anna, &job, succeeded(old_run)).await);
     assert_eq!(reason, "UNTRUSTED_RESULTS");
-    assert!(msg.contains("an access that ended since (WITHDRAWN)"), "{msg}");
+    assert!(
+        msg.contains("an access that ended since (WITHDRAWN)"),
+        "{msg}"
+    );
     // Ben takes the job over; Anna's run under her grant is not his.
     let run = full_report(&w, &job, &second, 11);
     grant_of(&w.push_one(&ben, &job, Action::TakeOver).await);
@@ -242,7 +274,13 @@ async fn a_run_from_an_access_that_ended_or_a_counter_already_used_does_not_coun
     assert_eq!(reason, "UNTRUSTED_RESULTS");
     assert!(msg.contains("another technician's access"), "{msg}");
     // Ben's own run counts; once accepted, it cannot serve again.
-    let bens = w.cloud.grants_for_job(&job).unwrap().into_iter().last().unwrap();
+    let bens = w
+        .cloud
+        .grants_for_job(&job)
+        .unwrap()
+        .into_iter()
+        .last()
+        .unwrap();
     let env = smartcontrol_cloud_api::AccessGrantEnvelope {
         job_id: job.clone(),
         grant_id: bens.grant_id,
@@ -274,14 +312,22 @@ async fn the_technician_fills_in_only_what_the_provider_left_open() {
         .iter()
         .find(|id| {
             w.seed.autotech_job_ids.contains(id)
-                && w.cloud.job(id).unwrap().job.kind == smartcontrol_cloud_api::JobKind::Installation
+                && w.cloud.job(id).unwrap().job.kind
+                    == smartcontrol_cloud_api::JobKind::Installation
         })
         .unwrap()
         .clone();
     let g = grant_of(&w.push_one(&anna, &open_vin, Action::Claim).await);
-    assert_eq!(AccessGrantFields::vin(&g), "", "no VIN to bind the grant to yet");
+    assert_eq!(
+        AccessGrantFields::vin(&g),
+        "",
+        "no VIN to bind the grant to yet"
+    );
     let claimed = w.push_one(&anna, &open_serial, Action::Claim).await;
-    assert!(matches!(claimed.outcome, ActionOutcome::Applied { grant: None, .. }), "no unit, no grant");
+    assert!(
+        matches!(claimed.outcome, ActionOutcome::Applied { grant: None, .. }),
+        "no unit, no grant"
+    );
     let enter = |data: SiteData| Action::EnterSiteData { data };
     let (vin, model) = w.seed.vehicles[&open_vin].clone();
     // The provider specified the model: refused.
@@ -327,10 +373,17 @@ async fn the_technician_fills_in_only_what_the_provider_left_open() {
         .await;
     let job = applied(&r);
     assert_eq!(job.site_data.vin.as_deref(), Some(vin.as_str()));
-    assert_eq!(job.site_data.license_plate.as_deref(), Some("B-AT 1"), "normalised");
+    assert_eq!(
+        job.site_data.license_plate.as_deref(),
+        Some("B-AT 1"),
+        "normalised"
+    );
     assert!(job.vin.is_none(), "the provider's field stays empty");
     // The grant now names the entered VIN.
-    let ActionOutcome::Applied { grant: Some(g2), .. } = &r.outcome else {
+    let ActionOutcome::Applied {
+        grant: Some(g2), ..
+    } = &r.outcome
+    else {
         panic!("{r:?}")
     };
     assert_eq!(AccessGrantFields::vin(g2), vin);
@@ -383,10 +436,17 @@ async fn the_technician_fills_in_only_what_the_provider_left_open() {
             }),
         )
         .await;
-    let ActionOutcome::Applied { grant: Some(g), job } = &r.outcome else {
+    let ActionOutcome::Applied {
+        grant: Some(g),
+        job,
+    } = &r.outcome
+    else {
         panic!("{r:?}")
     };
-    assert_eq!(job.site_data.cloudboxx_serial.as_deref(), Some(spare.as_str()));
+    assert_eq!(
+        job.site_data.cloudboxx_serial.as_deref(),
+        Some(spare.as_str())
+    );
     let decoded = smartcontrol_ble::security::AccessGrant::from_hex(&g.grant).unwrap();
     assert_eq!(decoded.fields.device_serial, spare);
     // The technician corrects their own entry; the provider sees it.
@@ -403,7 +463,12 @@ async fn the_technician_fills_in_only_what_the_provider_left_open() {
     );
     let provider = w.token(&w.seed.provider_email).await;
     let (s, v) = w
-        .call(Method::GET, &format!("/api/v1/provider/jobs/{open_vin}"), Some(&provider), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/provider/jobs/{open_vin}"),
+            Some(&provider),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["site_data"]["license_plate"], "B-AT 2");
@@ -422,7 +487,11 @@ impl AccessGrantFields {
     }
 }
 
-async fn changes_holding(w: &World, token: &str, held: &[&str]) -> smartcontrol_cloud_api::ChangesResponse {
+async fn changes_holding(
+    w: &World,
+    token: &str,
+    held: &[&str],
+) -> smartcontrol_cloud_api::ChangesResponse {
     let (s, v) = w
         .call(
             Method::GET,
@@ -462,11 +531,22 @@ async fn a_running_jobs_grant_is_renewed_at_every_sync_across_validity_windows()
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let page: smartcontrol_cloud_api::ChangesResponse = serde_json::from_value(v).unwrap();
-        assert!(page.jobs.is_empty(), "nothing changed on the job (round {round})");
-        assert_eq!(page.grants.len(), 1, "renewed although the job is not on the page (round {round})");
+        assert!(
+            page.jobs.is_empty(),
+            "nothing changed on the job (round {round})"
+        );
+        assert_eq!(
+            page.grants.len(),
+            1,
+            "renewed although the job is not on the page (round {round})"
+        );
         let renewed = page.grants[0].clone();
         assert!(renewed.not_after > w.cloud.now().timestamp() + 48 * 3600);
-        assert_eq!(page.revoked_grants, vec![held.grant_id.clone()], "the old one goes");
+        assert_eq!(
+            page.revoked_grants,
+            vec![held.grant_id.clone()],
+            "the old one goes"
+        );
         held = renewed;
         // The phone shows it holds the new one: the old one is revoked.
         let page = changes_holding(&w, &anna, &[&held.grant_id]).await;
@@ -523,7 +603,8 @@ async fn revocations_are_published_signed_per_unit_and_travel_with_the_new_holde
     unit.apply(
         &list,
         &serial,
-        &VerifyingKey::from_bytes(&w.cloud.fleet_public_key(&w.seed.berlin_fleet_id).unwrap()).unwrap(),
+        &VerifyingKey::from_bytes(&w.cloud.fleet_public_key(&w.seed.berlin_fleet_id).unwrap())
+            .unwrap(),
         u64::try_from(w.cloud.now().timestamp()).unwrap(),
     )
     .unwrap();
@@ -553,12 +634,21 @@ async fn revocations_are_published_signed_per_unit_and_travel_with_the_new_holde
     let (_, v) = w.call(Method::GET, &path, None, None).await;
     let later: RevocationListEnvelope = serde_json::from_value(v).unwrap();
     let later_list = verify_list(&w, &later, &w.seed.berlin_fleet_id);
-    assert!(later_list.fields.entries.iter().all(|e| e.grant_id != annas_id));
+    assert!(later_list
+        .fields
+        .entries
+        .iter()
+        .all(|e| e.grant_id != annas_id));
     assert!(later.sequence >= env.sequence);
     // Unknown unit; malformed held parameters.
     let ben = token_with_key(&w, &w.seed.ben_email, &phone(7)).await;
     let (s, v) = w
-        .call(Method::GET, "/api/v1/devices/CBX-NOPE/revocation-list", None, None)
+        .call(
+            Method::GET,
+            "/api/v1/devices/CBX-NOPE/revocation-list",
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     for bad in ["grants=xyz", "revocations=CBX-1", "revocations=CBX-1:x"] {
@@ -591,9 +681,18 @@ async fn a_removed_account_or_company_ends_the_sessions_with_a_reason() {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let me = w.cloud.user_by_email(&w.seed.autotech_admin_email).unwrap().id;
+    let me = w
+        .cloud
+        .user_by_email(&w.seed.autotech_admin_email)
+        .unwrap()
+        .id;
     let (s, _) = w
-        .call(Method::DELETE, &format!("/api/v1/partner/users/{me}"), Some(&admin), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/partner/users/{me}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     let (s, _) = w
@@ -608,7 +707,12 @@ async fn a_removed_account_or_company_ends_the_sessions_with_a_reason() {
     // Anna's sessions end with the reason; her job is available again and
     // her grant revoked.
     let (s, v) = w
-        .call(Method::GET, "/api/v1/technician/changes", Some(&t.access_token), None)
+        .call(
+            Method::GET,
+            "/api/v1/technician/changes",
+            Some(&t.access_token),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["error"], "account_removed", "{v}");
@@ -633,7 +737,12 @@ async fn a_removed_account_or_company_ends_the_sessions_with_a_reason() {
     // A deleted company: every session of its people says so.
     let ben = w.ben().await;
     let (s, _) = w
-        .call(Method::DELETE, "/api/v1/partner/company", Some(&admin), None)
+        .call(
+            Method::DELETE,
+            "/api/v1/partner/company",
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, v) = w
@@ -641,7 +750,13 @@ async fn a_removed_account_or_company_ends_the_sessions_with_a_reason() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["error"], "account_removed");
-    assert!(v["message"].as_str().unwrap().contains("company was deleted"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("company was deleted"),
+        "{v}"
+    );
     // An expired token is not that case.
     let olga = w.token(&w.seed.olga_email).await;
     w.cloud.advance_clock(7200);
@@ -671,19 +786,33 @@ async fn the_provider_sets_requirements_on_create_edit_and_import() {
         let w = &w;
         let provider = provider.clone();
         async move {
-            w.call(Method::POST, "/api/v1/provider/jobs", Some(&provider), Some(body))
-                .await
+            w.call(
+                Method::POST,
+                "/api/v1/provider/jobs",
+                Some(&provider),
+                Some(body),
+            )
+            .await
         }
     };
     let fleet = w.seed.berlin_fleet_id.clone();
     let (s, v) = create(json!({"fleet_id": fleet, "kind": "INSTALLATION"})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    assert_eq!(v["requirements"]["steps"], json!(["bind_vehicle", "configure", "verify"]));
-    assert_eq!(v["requirements"]["vehicle_tests"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        v["requirements"]["steps"],
+        json!(["bind_vehicle", "configure", "verify"])
+    );
+    assert_eq!(
+        v["requirements"]["vehicle_tests"].as_array().unwrap().len(),
+        10
+    );
     assert_eq!(v["vehicle_tests_required"], true);
     let (s, v) = create(json!({"fleet_id": fleet, "kind": "MAINTENANCE"})).await;
     assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(v["requirements"], json!({"steps": ["identify"], "vehicle_tests": []}));
+    assert_eq!(
+        v["requirements"],
+        json!({"steps": ["identify"], "vehicle_tests": []})
+    );
     let (s, v) = create(json!({
         "fleet_id": fleet, "kind": "MAINTENANCE",
         "required_steps": ["configure", "verify"], "required_tests": ["mileage"]
@@ -693,16 +822,37 @@ async fn the_provider_sets_requirements_on_create_edit_and_import() {
     assert_eq!(v["requirements"]["vehicle_tests"], json!(["mileage"]));
     let id = v["id"].as_str().unwrap().to_owned();
     for (bad, needle) in [
-        (json!({"fleet_id": fleet, "required_tests": ["warp"]}), "unknown vehicle test"),
-        (json!({"fleet_id": fleet, "required_steps": ["dance"]}), "unknown required step"),
-        (json!({"fleet_id": fleet, "vehicle_tests_required": false, "required_tests": ["mileage"]}), "give one of them"),
-        (json!({"fleet_id": fleet, "vin": "WVWZZZ1JZXW00000O"}), "letter O"),
-        (json!({"fleet_id": fleet, "vehicle_model": {"id": "vw-golf8", "name": "Golf"}, "central_lock_connection_type": "SKM"}), "does not support"),
-        (json!({"fleet_id": fleet, "vehicle_model": {"id": "trabant", "name": "Trabant"}}), "not in the catalogue"),
+        (
+            json!({"fleet_id": fleet, "required_tests": ["warp"]}),
+            "unknown vehicle test",
+        ),
+        (
+            json!({"fleet_id": fleet, "required_steps": ["dance"]}),
+            "unknown required step",
+        ),
+        (
+            json!({"fleet_id": fleet, "vehicle_tests_required": false, "required_tests": ["mileage"]}),
+            "give one of them",
+        ),
+        (
+            json!({"fleet_id": fleet, "vin": "WVWZZZ1JZXW00000O"}),
+            "letter O",
+        ),
+        (
+            json!({"fleet_id": fleet, "vehicle_model": {"id": "vw-golf8", "name": "Golf"}, "central_lock_connection_type": "SKM"}),
+            "does not support",
+        ),
+        (
+            json!({"fleet_id": fleet, "vehicle_model": {"id": "trabant", "name": "Trabant"}}),
+            "not in the catalogue",
+        ),
     ] {
         let (s, v) = create(bad.clone()).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
-        assert!(v["message"].as_str().unwrap().contains(needle), "{bad}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(needle),
+            "{bad}: {v}"
+        );
     }
     // Edit: the kind brings its default unless the patch lists requirements.
     let (s, v) = w
@@ -714,7 +864,10 @@ async fn the_provider_sets_requirements_on_create_edit_and_import() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["requirements"]["steps"], json!(["bind_vehicle", "configure", "verify"]));
+    assert_eq!(
+        v["requirements"]["steps"],
+        json!(["bind_vehicle", "configure", "verify"])
+    );
     let (s, v) = w
         .call(
             Method::PATCH,
@@ -724,7 +877,10 @@ async fn the_provider_sets_requirements_on_create_edit_and_import() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["requirements"]["vehicle_tests"], json!(["doors_closed", "position_fix"]));
+    assert_eq!(
+        v["requirements"]["vehicle_tests"],
+        json!(["doors_closed", "position_fix"])
+    );
     // CSV: every specification has a column, in any order.
     let csv = format!(
         "required_tests,kind,vin,cloudboxx_serial,cloudboxx_config_preset,planned_service_date,master_data,hardware\n\
@@ -744,7 +900,10 @@ async fn the_provider_sets_requirements_on_create_edit_and_import() {
     let v: serde_json::Value = resp.json().await.unwrap();
     let j = &v["jobs"][0];
     assert_eq!(j["kind"], "MAINTENANCE");
-    assert_eq!(j["requirements"]["vehicle_tests"], json!(["mileage", "doors_closed"]));
+    assert_eq!(
+        j["requirements"]["vehicle_tests"],
+        json!(["mileage", "doors_closed"])
+    );
     assert_eq!(j["master_data"]["level"], -2);
     assert_eq!(j["master_data"]["station"], "Mitte");
     assert_eq!(j["planned_service_date"], "2027-01-15");
@@ -760,7 +919,13 @@ async fn the_provider_sets_requirements_on_create_edit_and_import() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let v: serde_json::Value = resp.json().await.unwrap();
-    assert!(v["message"].as_str().unwrap().contains("unknown column \"colour\""), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown column \"colour\""),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -781,9 +946,16 @@ async fn units_are_registered_with_their_fleet() {
     assert_eq!(v["fleet_id"], w.seed.berlin_fleet_id.as_str());
     let (s, v) = w.call(Method::GET, &path, Some(&provider), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(v.as_array().unwrap().iter().any(|d| d["serial"] == "CBX-777777"));
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["serial"] == "CBX-777777"));
     // The same unit in another fleet: conflict; a bad key: bad request.
-    let hamburg = format!("/api/v1/provider/fleets/{}/devices", w.seed.hamburg_fleet_id);
+    let hamburg = format!(
+        "/api/v1/provider/fleets/{}/devices",
+        w.seed.hamburg_fleet_id
+    );
     let (s, _) = w
         .call(
             Method::POST,

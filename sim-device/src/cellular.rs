@@ -120,11 +120,15 @@ impl Cellular {
         if !status.is_success() {
             return Err(CellularError::Http(format!(
                 "HTTP {status}: {}",
-                String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             )));
         }
         let env: Envelope =
             serde_json::from_slice(&body).map_err(|e| CellularError::Malformed(e.to_string()))?;
-        SignedRevocationList::from_hex(&env.list).map_err(|e| CellularError::Malformed(e.to_string()))
+        SignedRevocationList::from_hex(&env.list)
+            .map_err(|e| CellularError::Malformed(e.to_string()))
     }
 }

@@ -18,7 +18,9 @@ fn device_spec(
     let mut parts = spec.split(',');
     let serial = parts.next().unwrap_or_default().trim();
     if serial.is_empty() || serial.len() > 20 {
-        return Err(format!("--device {spec:?}: the serial must be 1..=20 bytes"));
+        return Err(format!(
+            "--device {spec:?}: the serial must be 1..=20 bytes"
+        ));
     }
     let mut config = SimDeviceConfig::new(serial, key);
     for p in parts {

@@ -615,10 +615,14 @@ impl Scenario {
                 let raw = c.get_ref();
                 let poll = raw.poll_secs.unwrap_or(30.0);
                 if !(0.05..=86_400.0).contains(&poll) {
-                    return Err(ctx.invalid(c.span(), format!("poll_secs {poll} outside 0.05..=86400")));
+                    return Err(
+                        ctx.invalid(c.span(), format!("poll_secs {poll} outside 0.05..=86400"))
+                    );
                 }
                 if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
-                    return Err(ctx.invalid(c.span(), "cellular url must start with http:// or https://"));
+                    return Err(
+                        ctx.invalid(c.span(), "cellular url must start with http:// or https://")
+                    );
                 }
                 config.cellular = Some(crate::cellular::CellularConfig {
                     cloud_url: raw.url.clone(),

@@ -103,18 +103,21 @@ async fn a_covered_unit_learns_revocations_over_its_own_link() {
     dev.set_cellular_up(true);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !dev.is_revoked(&[0x22; 16]) {
-        assert!(tokio::time::Instant::now() < deadline, "no poll applied the list");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no poll applied the list"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(hits.lock().unwrap()[0].starts_with(&format!(
-        "GET /api/v1/devices/{SERIAL}/revocation-list"
-    )));
+    assert!(hits.lock().unwrap()[0]
+        .starts_with(&format!("GET /api/v1/devices/{SERIAL}/revocation-list")));
     let ch = smartcontrol_ble::transport::BleConnector::connect(&w, SERIAL)
         .await
         .unwrap();
-    let err = smartcontrol_ble::client::Connection::handshake(ch, &grant(), JOB, &phone(), client())
-        .await
-        .unwrap_err();
+    let err =
+        smartcontrol_ble::client::Connection::handshake(ch, &grant(), JOB, &phone(), client())
+            .await
+            .unwrap_err();
     assert_eq!(err.device_code(), Some(ErrorCode::Revoked), "{err}");
 
     // An older list changes nothing; a list for another unit or signed by
@@ -136,7 +139,10 @@ async fn a_covered_unit_learns_revocations_over_its_own_link() {
         dev.fetch_revocations().await,
         Err(CellularError::Refused(_))
     ));
-    assert!(dev.is_revoked(&[0x22; 16]), "no refused list undid the revocation");
+    assert!(
+        dev.is_revoked(&[0x22; 16]),
+        "no refused list undid the revocation"
+    );
     *body.lock().unwrap() = "not json".into();
     assert!(matches!(
         dev.fetch_revocations().await,

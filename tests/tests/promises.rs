@@ -58,12 +58,20 @@ async fn an_installation_completes_only_after_its_required_work_in_the_latest_ru
     assert_eq!(detail.required_work.items.len(), 3 + 10);
     // One passing test is not enough.
     let r = anna
-        .run_vehicle_workflow(&job, &world, &only(&[VehicleTestId::IgnitionState]), &|_| {})
+        .run_vehicle_workflow(
+            &job,
+            &world,
+            &only(&[VehicleTestId::IgnitionState]),
+            &|_| {},
+        )
         .await
         .unwrap();
     assert!(r.all_tests_passed && !r.required_work.done);
     let text = refusal(anna.complete_succeeded(&job, None));
-    assert!(text.contains("test central_lock_lock: not run in the latest run"), "{text}");
+    assert!(
+        text.contains("test central_lock_lock: not run in the latest run"),
+        "{text}"
+    );
     assert!(!text.contains("ignition_state"), "{text}");
     // A full run, then a worse one: the latest counts.
     let full = anna
@@ -71,19 +79,15 @@ async fn an_installation_completes_only_after_its_required_work_in_the_latest_ru
         .await
         .unwrap();
     assert!(full.required_work.done, "{:?}", full.required_work);
-    unit.faults().set_vehicle_fault(
-        smartcontrol_sim_device::VehicleFault::NoGnssFix,
-        true,
-    );
+    unit.faults()
+        .set_vehicle_fault(smartcontrol_sim_device::VehicleFault::NoGnssFix, true);
     anna.run_vehicle_workflow(&job, &world, &quick_workflow(), &|_| {})
         .await
         .unwrap();
     let text = refusal(anna.complete_succeeded(&job, None));
     assert!(text.contains("test position_fix: failed"), "{text}");
-    unit.faults().set_vehicle_fault(
-        smartcontrol_sim_device::VehicleFault::NoGnssFix,
-        false,
-    );
+    unit.faults()
+        .set_vehicle_fault(smartcontrol_sim_device::VehicleFault::NoGnssFix, false);
     anna.run_vehicle_workflow(&job, &world, &quick_workflow(), &|_| {})
         .await
         .unwrap();
@@ -99,7 +103,9 @@ async fn an_installation_completes_only_after_its_required_work_in_the_latest_ru
     // FAILED with a comment never depends on the work.
     let other = pick(&c, &anna, |j| j.kind == JobKind::Installation);
     anna.claim(&other).unwrap();
-    let failed = anna.complete_failed(&other, "the vehicle was not there").unwrap();
+    let failed = anna
+        .complete_failed(&other, "the vehicle was not there")
+        .unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
 }
 
@@ -116,8 +122,15 @@ async fn a_unit_in_another_vehicle_is_caught_before_binding() {
         .await
         .unwrap_err();
     assert!(matches!(err, CoreError::WrongVehicle { .. }), "{err}");
-    assert!(err.to_string().contains("the vehicle reports VIN WVWZZZ1JZXW999999"), "{err}");
-    assert!(unit.firmware().lock().await.bound_vin.is_empty(), "nothing was bound");
+    assert!(
+        err.to_string()
+            .contains("the vehicle reports VIN WVWZZZ1JZXW999999"),
+        "{err}"
+    );
+    assert!(
+        unit.firmware().lock().await.bound_vin.is_empty(),
+        "nothing was bound"
+    );
     // The same for a model that is not the job's.
     let (vin, _) = c.vehicle_of(&job).unwrap();
     {
@@ -130,7 +143,11 @@ async fn a_unit_in_another_vehicle_is_caught_before_binding() {
         .run_vehicle_workflow(&job, &world, &quick_workflow(), &|_| {})
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("the vehicle reports model renault-zoe"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the vehicle reports model renault-zoe"),
+        "{err}"
+    );
     let steps = anna.job(&job).unwrap();
     assert!(!steps.required_work.done);
 }
@@ -156,7 +173,11 @@ async fn what_the_provider_left_open_is_entered_offline_and_reaches_the_provider
         .await
         .unwrap_err();
     assert!(matches!(err, CoreError::InvalidSiteData { .. }), "{err}");
-    assert!(err.to_string().contains(&format!("the vehicle reports VIN {vin}")), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("the vehicle reports VIN {vin}")),
+        "{err}"
+    );
     // A scan and a typed plate, validated and queued offline.
     let bad = anna
         .enter_site_data(
@@ -168,7 +189,11 @@ async fn what_the_provider_left_open_is_entered_offline_and_reaches_the_provider
         )
         .unwrap_err();
     assert!(matches!(bad, CoreError::InvalidSiteData { .. }), "{bad}");
-    assert_eq!(anna.status().unwrap().pending_actions, 1, "only the START_INSTALLATION");
+    assert_eq!(
+        anna.status().unwrap().pending_actions,
+        1,
+        "only the START_INSTALLATION"
+    );
     anna.enter_site_data(
         &job,
         &SiteEntry {
@@ -195,11 +220,7 @@ async fn what_the_provider_left_open_is_entered_offline_and_reaches_the_provider
     assert_eq!(pj.job.site_data.vin.as_deref(), Some(vin.as_str()));
     assert!(pj.job.site_data.scanned.contains("vin"));
     assert_eq!(pj.job.site_data.master_data["parking_bay"], 14);
-    let v = c
-        .cloud
-        .admin()
-        .vehicle(&c.seed.provider_id, &vin)
-        .unwrap();
+    let v = c.cloud.admin().vehicle(&c.seed.provider_id, &vin).unwrap();
     assert_eq!(v.license_plate.as_deref(), Some("B-OP 42"));
     assert_eq!(v.job_id, job);
 }
@@ -279,16 +300,29 @@ async fn a_serial_entered_on_site_needs_one_online_round_trip() {
     )
     .unwrap();
     assert_eq!(
-        anna.job(&other).unwrap().effective.cloudboxx_serial.as_deref(),
+        anna.job(&other)
+            .unwrap()
+            .effective
+            .cloudboxx_serial
+            .as_deref(),
         Some("CBX-424242")
     );
     let report = anna.sync().await.unwrap();
     assert_eq!(report.rejected, 1);
     let conflict = anna.conflicts().unwrap().pop().unwrap();
     assert_eq!(conflict.reason, RejectReason::UnknownDevice);
-    assert!(conflict.message.contains("not registered in the fleet"), "{}", conflict.message);
+    assert!(
+        conflict.message.contains("not registered in the fleet"),
+        "{}",
+        conflict.message
+    );
     assert!(matches!(conflict.action, Action::EnterSiteData { .. }));
-    assert!(anna.job(&other).unwrap().effective.cloudboxx_serial.is_none());
+    assert!(anna
+        .job(&other)
+        .unwrap()
+        .effective
+        .cloudboxx_serial
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,7 +384,10 @@ async fn a_deleted_company_ends_vehicle_access_at_once_and_keeps_the_work() {
     anna.start_installation(&job).unwrap();
     c.cloud.admin().delete_company(&c.seed.autotech_id).unwrap();
     let err = anna.sync().await.unwrap_err();
-    assert!(matches!(err, CoreError::AccountRemoved { pending: 1, .. }), "{err}");
+    assert!(
+        matches!(err, CoreError::AccountRemoved { pending: 1, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("company was deleted"), "{err}");
     assert!(anna.access_grant(&job).unwrap().is_none(), "erased at once");
     // The vehicle stays closed, and says why.
@@ -363,7 +400,10 @@ async fn a_deleted_company_ends_vehicle_access_at_once_and_keeps_the_work() {
     let st = anna.status().unwrap();
     assert_eq!(st.pending_actions, 1);
     assert!(st.last_error.unwrap().contains("no longer exists"));
-    assert_eq!(anna.pending_actions().unwrap()[0].action.name(), "START_INSTALLATION");
+    assert_eq!(
+        anna.pending_actions().unwrap()[0].action.name(),
+        "START_INSTALLATION"
+    );
     assert!(matches!(
         anna.complete_failed(&job, "x"),
         Err(CoreError::AccountRemoved { .. })
@@ -417,11 +457,19 @@ async fn a_copy_of_the_data_dir_made_before_completion_cannot_open_the_vehicle()
         JobStatus::Succeeded
     );
     let stolen = open_device(&c.cloud.base_url(), copy.path()).unwrap();
-    assert!(stolen.access_grant(&job).unwrap().is_some(), "the copy holds the old grant");
+    assert!(
+        stolen.access_grant(&job).unwrap().is_some(),
+        "the copy holds the old grant"
+    );
     // Residual window: the unit has heard of nothing yet (no coverage, no
     // phone since), so the copy still opens it (docs/cloudboxx-protocol.md).
     stolen
-        .run_vehicle_workflow(&job, &world, &only(&[VehicleTestId::IgnitionState]), &|_| {})
+        .run_vehicle_workflow(
+            &job,
+            &world,
+            &only(&[VehicleTestId::IgnitionState]),
+            &|_| {},
+        )
         .await
         .unwrap();
     // As soon as the unit has coverage it learns the revocation itself.
@@ -443,7 +491,12 @@ async fn a_copy_of_the_data_dir_made_before_completion_cannot_open_the_vehicle()
     world2.add(unit2.clone());
     let stolen2 = open_device(&c.cloud.base_url(), copy2.path()).unwrap();
     stolen2
-        .run_vehicle_workflow(&job, &world2, &only(&[VehicleTestId::IgnitionState]), &|_| {})
+        .run_vehicle_workflow(
+            &job,
+            &world2,
+            &only(&[VehicleTestId::IgnitionState]),
+            &|_| {},
+        )
         .await
         .unwrap();
     let cloud_job = c.cloud.admin().job(&job).unwrap().job;

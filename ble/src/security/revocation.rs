@@ -87,7 +87,10 @@ pub struct SignedRevocationList {
 
 impl SignedRevocationList {
     /// Sign `fields` with the fleet key (used by the cloud).
-    pub fn sign(fields: RevocationListFields, fleet_key: &SigningKey) -> Result<Self, SecurityError> {
+    pub fn sign(
+        fields: RevocationListFields,
+        fleet_key: &SigningKey,
+    ) -> Result<Self, SecurityError> {
         let body = fields.encode_body()?;
         let signature = fleet_key
             .sign(&RevocationListFields::signed_message(&body))

@@ -818,8 +818,8 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
         ..WorkflowOptions::default()
     };
     at_vehicle(n, &ben, &world, &j3, &quick).await?;
-    facts.revocation_handed_over = dev3
-        .is_revoked(&hex16(&anna_j3_grant.grant_id).unwrap_or([0; 16]));
+    facts.revocation_handed_over =
+        dev3.is_revoked(&hex16(&anna_j3_grant.grant_id).unwrap_or([0; 16]));
     n.say(format!(
         "Anna, still offline, still holds her old grant for {l3} and tries the unit:"
     ));
@@ -868,7 +868,9 @@ async fn scenario(root: &Path, n: &mut Narrator) -> Result<Outcome, Failure> {
             stats.push_requests_on_reconnect
         ));
     }
-    n.say("The cloud checked each SUCCEEDED against the unit's signed attestation of its latest run");
+    n.say(
+        "The cloud checked each SUCCEEDED against the unit's signed attestation of its latest run",
+    );
     let st = anna.status()?;
     n.say(format!(
         "Outbox: {} action(s) pending; {} open conflict(s)",

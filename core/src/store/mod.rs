@@ -15,9 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use smartcontrol_cloud_api::work::missing_work;
-use smartcontrol_cloud_api::{
-    Action, Job, JobStatus, RejectReason, SiteData, SiteField,
-};
+use smartcontrol_cloud_api::{Action, Job, JobStatus, RejectReason, SiteData, SiteField};
 
 use crate::error::{CoreError, Result};
 use crate::model::{
@@ -232,12 +230,12 @@ impl Store {
         let pending = Self::pending_for_job(tx, job_id)?;
         // The required work is judged against the job as it will stand once
         // every queued entry is applied (a completion always comes last).
-        let final_site = pending.iter().fold(cloud.site_data.clone(), |site, (p, _)| {
-            match &p.action {
+        let final_site = pending
+            .iter()
+            .fold(cloud.site_data.clone(), |site, (p, _)| match &p.action {
                 Action::EnterSiteData { data } => site.merged(data),
                 _ => site,
-            }
-        });
+            });
         let mut state = JobState {
             status: cloud.status.clone(),
             assignee_id: cloud.assignee.as_ref().map(|t| t.id.clone()),
@@ -301,7 +299,9 @@ impl Store {
             .prepare_cached(
                 "SELECT rowid, site_json, search_text, server_json FROM jobs WHERE id = ?1",
             )?
-            .query_row([job_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            .query_row([job_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
         if stored.1 != site_json {
             // What the technician entered shows in lists and search at once.
             let cloud: Job = serde_json::from_str(&stored.3)?;
@@ -381,8 +381,16 @@ impl Store {
                 ))
             })
             .optional()?;
-        let Some((status, assignee_id, assignee_name, failure_comment, started, version, cloud, site)) =
-            row
+        let Some((
+            status,
+            assignee_id,
+            assignee_name,
+            failure_comment,
+            started,
+            version,
+            cloud,
+            site,
+        )) = row
         else {
             return Ok(None);
         };
@@ -574,9 +582,10 @@ impl Store {
                     job_id: job_id.to_owned(),
                 })?;
             let cloud: Job = serde_json::from_str(&cloud)?;
-            let (state, _) = Self::job_state(conn, job_id)?.ok_or_else(|| CoreError::JobNotFound {
-                job_id: job_id.to_owned(),
-            })?;
+            let (state, _) =
+                Self::job_state(conn, job_id)?.ok_or_else(|| CoreError::JobNotFound {
+                    job_id: job_id.to_owned(),
+                })?;
             let effective = local_effective(&cloud, &state.site);
             let open_fields = {
                 let mut j = cloud.clone();

@@ -5,8 +5,7 @@ use super::*;
 use smartcontrol_ble::message::{HintCode, Unit, VehicleTestId, VehicleTestResult as BleResult};
 use smartcontrol_ble::security::{simulated_device_key, Attestation, AttestationFields};
 use smartcontrol_cloud_api::{
-    JobKind, JobReport, JobRequirements, RemovalReason, Technician, VehicleModel,
-    VehicleTestResult,
+    JobKind, JobReport, JobRequirements, RemovalReason, Technician, VehicleModel, VehicleTestResult,
 };
 
 fn me() -> Actor {
@@ -454,7 +453,13 @@ fn search_matches_the_vehicle_model() {
     for term in ["Golf", "golf 8", "vw-golf8", "Volkswagen"] {
         let mut q = JobQuery::view(JobView::All);
         q.search = Some(term.into());
-        let ids: Vec<String> = store.jobs(None, &q).unwrap().jobs.into_iter().map(|j| j.id).collect();
+        let ids: Vec<String> = store
+            .jobs(None, &q)
+            .unwrap()
+            .jobs
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
         assert_eq!(ids, ["1"], "{term}");
     }
 }
@@ -506,7 +511,10 @@ fn site_data_shows_at_once_and_leaves_with_a_refusal() {
         )
         .unwrap_err()
         .into_public();
-    assert!(err.to_string().contains("the provider specified vin"), "{err}");
+    assert!(
+        err.to_string().contains("the provider specified vin"),
+        "{err}"
+    );
     // The cloud refuses the entry: lists and search go back to its truth.
     store
         .write(|tx| {
@@ -578,7 +586,9 @@ fn success_needs_the_latest_attested_run_to_cover_the_requirements() {
     let detail = store.job("1", Some(&me())).unwrap();
     assert!(!detail.required_work.done);
     assert_eq!(detail.required_work.items.len(), 5);
-    assert!(!detail.available_actions.contains(&crate::ActionKind::CompleteSucceeded));
+    assert!(!detail
+        .available_actions
+        .contains(&crate::ActionKind::CompleteSucceeded));
     // One passing test is not enough.
     let partial = attested_run(&job, &[(VehicleTestId::Mileage, true)]);
     let save = |a: &Attestation| {
@@ -596,10 +606,16 @@ fn success_needs_the_latest_attested_run_to_cover_the_requirements() {
     };
     save(&partial);
     let err = succeed().unwrap_err().into_public().to_string();
-    assert!(err.contains("test doors_closed: not run in the latest run"), "{err}");
+    assert!(
+        err.contains("test doors_closed: not run in the latest run"),
+        "{err}"
+    );
     let full = attested_run(
         &job,
-        &[(VehicleTestId::Mileage, true), (VehicleTestId::DoorsClosed, true)],
+        &[
+            (VehicleTestId::Mileage, true),
+            (VehicleTestId::DoorsClosed, true),
+        ],
     );
     save(&full);
     let detail = store.job("1", Some(&me())).unwrap();

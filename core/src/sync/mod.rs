@@ -143,10 +143,7 @@ impl Inner {
     }
 
     fn account_removed_error(&self, reason: String) -> CoreError {
-        let pending = self
-            .store
-            .read(|c| Store::pending_count(c))
-            .unwrap_or(0);
+        let pending = self.store.read(Store::pending_count).unwrap_or(0);
         CoreError::AccountRemoved { reason, pending }
     }
 
@@ -179,7 +176,11 @@ impl Inner {
         self.store
             .write(|tx| Store::meta_set(tx, meta::CATALOGUE, Some(&json)))
             .map_err(Error::into_public)?;
-        tracing::info!(version = catalogue.version, models = catalogue.models.len(), "vehicle catalogue updated");
+        tracing::info!(
+            version = catalogue.version,
+            models = catalogue.models.len(),
+            "vehicle catalogue updated"
+        );
         Ok(())
     }
 

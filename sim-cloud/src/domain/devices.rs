@@ -83,7 +83,9 @@ pub(crate) fn verify_attestation(
         .prepare_cached(
             "SELECT job_id, technician_id, revoked_reason FROM grants WHERE grant_id = ?1",
         )?
-        .query_row([to_hex(&f.grant_id)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([to_hex(&f.grant_id)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     match grant {
         None => {
@@ -184,7 +186,8 @@ fn read_vehicle(r: &rusqlite::Row<'_>) -> rusqlite::Result<VehicleRecord> {
     })
 }
 
-const VEHICLE_SELECT: &str = "SELECT vin, fleet_id, license_plate, vehicle_model_id, vehicle_model_name, \
+const VEHICLE_SELECT: &str =
+    "SELECT vin, fleet_id, license_plate, vehicle_model_id, vehicle_model_name, \
      cloudboxx_serial, config_id, config_sha256, job_id, installed_at FROM vehicles";
 
 impl SimAdmin {
@@ -208,9 +211,11 @@ impl SimAdmin {
         let now = rfc3339(self.now());
         self.with_tx(|tx| {
             let owner: Option<String> = tx
-                .query_row("SELECT provider_id FROM fleets WHERE id = ?1", [fleet_id], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT provider_id FROM fleets WHERE id = ?1",
+                    [fleet_id],
+                    |r| r.get(0),
+                )
                 .optional()?;
             match owner {
                 None => return Err(SimError::not_found(format!("no fleet {fleet_id}"))),
@@ -268,12 +273,18 @@ impl SimAdmin {
     }
 
     /// `GET /api/v1/provider/fleets/{fleet_id}/devices`.
-    pub fn list_devices(&self, provider_id: &str, fleet_id: &str) -> SimResult<Vec<RegisteredDevice>> {
+    pub fn list_devices(
+        &self,
+        provider_id: &str,
+        fleet_id: &str,
+    ) -> SimResult<Vec<RegisteredDevice>> {
         self.with_db(|c| {
             let owner: Option<String> = c
-                .query_row("SELECT provider_id FROM fleets WHERE id = ?1", [fleet_id], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT provider_id FROM fleets WHERE id = ?1",
+                    [fleet_id],
+                    |r| r.get(0),
+                )
                 .optional()?;
             match owner {
                 None => return Err(SimError::not_found(format!("no fleet {fleet_id}"))),
@@ -303,9 +314,11 @@ impl SimAdmin {
     /// installed CloudBoxx, by VIN.
     pub fn list_vehicles(&self, provider_id: &str) -> SimResult<Vec<VehicleRecord>> {
         self.with_db(|c| {
-            Ok(c.prepare(&format!("{VEHICLE_SELECT} WHERE provider_id = ?1 ORDER BY vin"))?
-                .query_map([provider_id], read_vehicle)?
-                .collect::<Result<_, _>>()?)
+            Ok(c.prepare(&format!(
+                "{VEHICLE_SELECT} WHERE provider_id = ?1 ORDER BY vin"
+            ))?
+            .query_map([provider_id], read_vehicle)?
+            .collect::<Result<_, _>>()?)
         })
     }
 

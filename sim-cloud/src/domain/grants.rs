@@ -322,7 +322,13 @@ pub(crate) fn revoke_superseded(
              AND job_id = (SELECT job_id FROM grants WHERE grant_id = ?1 AND technician_id = ?2) \
              AND issued_at <= (SELECT issued_at FROM grants WHERE grant_id = ?1)",
         )?
-        .execute(params![held_grant_id, tech_id, now_ts, REVOKED_SUPERSEDED, seq])?)
+        .execute(params![
+            held_grant_id,
+            tech_id,
+            now_ts,
+            REVOKED_SUPERSEDED,
+            seq
+        ])?)
 }
 
 /// The signed revocation list of a device: every revoked grant of it that

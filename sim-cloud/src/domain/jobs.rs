@@ -459,7 +459,8 @@ impl SimAdmin {
                 },
             };
             let spec = JobSpec {
-                kind: cell("kind").map_or(default_kind.clone(), |k| JobKind::from(k.to_uppercase())),
+                kind: cell("kind")
+                    .map_or(default_kind.clone(), |k| JobKind::from(k.to_uppercase())),
                 license_plate: cell("license_plate"),
                 vin: cell("vin"),
                 custom_name: cell("custom_name"),
@@ -527,7 +528,9 @@ impl SimAdmin {
                         obj.remove("required_tests");
                     }
                 }
-                if patch.contains_key("vehicle_tests_required") && !patch.contains_key("required_tests") {
+                if patch.contains_key("vehicle_tests_required")
+                    && !patch.contains_key("required_tests")
+                {
                     obj.remove("required_tests");
                 }
                 for (k, v) in patch {

@@ -15,8 +15,8 @@ pub use grants::{
     REVOCATION_REASONS,
 };
 pub use jobs::{CSV_COLUMNS, CSV_HEADER, MAX_IMPORT_ROWS};
-pub use technician::Held;
 pub use orgs::INVITATION_TTL_SECS;
+pub use technician::Held;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -334,7 +334,9 @@ impl SimAdmin {
         user_id: &str,
     ) -> SimResult<()> {
         if user_id == acting_admin_id {
-            return Err(SimError::conflict("an admin cannot remove their own account"));
+            return Err(SimError::conflict(
+                "an admin cannot remove their own account",
+            ));
         }
         let now = self.now();
         let now_s = rfc3339(now);
@@ -347,7 +349,9 @@ impl SimAdmin {
                 )
                 .optional()?;
             if found.is_none() {
-                return Err(SimError::not_found(format!("no user {user_id} in your company")));
+                return Err(SimError::not_found(format!(
+                    "no user {user_id} in your company"
+                )));
             }
             let running: Vec<String> = tx
                 .prepare("SELECT id FROM jobs WHERE assignee_id = ?1 AND status = 'RUNNING'")?
@@ -369,7 +373,12 @@ impl SimAdmin {
             )?;
             tombstone_tokens(tx, "id = ?1", user_id, TOKENS_ACCOUNT_REMOVED)?;
             tx.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
-            tracing::info!(company = company_id, user = user_id, jobs = running.len(), "user removed");
+            tracing::info!(
+                company = company_id,
+                user = user_id,
+                jobs = running.len(),
+                "user removed"
+            );
             Ok(())
         })
     }

@@ -16,12 +16,12 @@ use super::grants::{
     ensure_grant, revocation_list, revoke_job_grants, revoke_superseded, REVOKED_FAILED,
     REVOKED_SUCCEEDED, REVOKED_TAKEN_OVER, REVOKED_WITHDRAWN,
 };
-use crate::model::{vehicle_catalogue, CATALOGUE_VERSION};
 use super::{
     has_accepted_connection, load_job, read_job, record_removal, rfc3339, save_changed_job,
     AuthUser, SimAdmin, StoredJob, JOB_SELECT,
 };
 use crate::error::{SimError, SimResult};
+use crate::model::{vehicle_catalogue, CATALOGUE_VERSION};
 
 /// Whether technician `tech_id` of `company_id` may see `job` (given the
 /// fleet connection is ACCEPTED).
@@ -308,7 +308,11 @@ fn apply_one(
 /// Validates what the technician entered against the job (only fields
 /// the provider left empty) and the rules of [`smartcontrol_cloud_api::site`]:
 /// the values as stored, or the rejection.
-fn check_site_data(conn: &Db, job: &Job, data: &SiteData) -> SimResult<Result<SiteData, Rejection>> {
+fn check_site_data(
+    conn: &Db,
+    job: &Job,
+    data: &SiteData,
+) -> SimResult<Result<SiteData, Rejection>> {
     let invalid = |m: String| Ok(Err(reject(RejectReason::Invalid, m)));
     if data.is_empty() {
         return invalid("nothing to enter: give at least one value".into());

@@ -174,7 +174,8 @@ pub fn phone(n: u8) -> PhoneKey {
 pub async fn login_with_key(w: &World, email: &str, key: Option<&PhoneKey>) -> TokenResponse {
     let mut body = json!({"email": email, "password": "demo"});
     if email == w.seed.ben_email {
-        body["totp"] = json!(smartcontrol_sim_cloud::current_totp_code(&w.seed.totp_secret).unwrap());
+        body["totp"] =
+            json!(smartcontrol_sim_cloud::current_totp_code(&w.seed.totp_secret).unwrap());
     }
     if let Some(k) = key {
         body["phone_public_key"] = json!(hex(&k.public_key()));
@@ -223,7 +224,11 @@ pub fn run_fields(
         counter,
         device_time: 0,
         vehicle_vin: vin.clone(),
-        vehicle_model: job.vehicle_model.as_ref().map(|m| m.id.clone()).unwrap_or_default(),
+        vehicle_model: job
+            .vehicle_model
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default(),
         bound_vin: vin,
         config_id,
         config_sha256: Some(sha),
@@ -235,7 +240,11 @@ pub fn run_fields(
                 passed: *passed,
                 unit: Unit::None,
                 value: 0,
-                hint: if *passed { HintCode::None } else { HintCode::CloseDoors },
+                hint: if *passed {
+                    HintCode::None
+                } else {
+                    HintCode::CloseDoors
+                },
             })
             .collect(),
     }
@@ -248,7 +257,12 @@ pub fn signed(fields: AttestationFields, key: &SigningKey) -> String {
 
 /// A report of a run that did all of `job_id`'s required work, signed by
 /// the job's unit (its simulated key, as the demo registers it).
-pub fn full_report(w: &World, job_id: &str, grant: &AccessGrantEnvelope, counter: u64) -> JobReport {
+pub fn full_report(
+    w: &World,
+    job_id: &str,
+    grant: &AccessGrantEnvelope,
+    counter: u64,
+) -> JobReport {
     let job = w.cloud.job(job_id).unwrap().job;
     let tests: Vec<(VehicleTestId, bool)> = job
         .requirements
