@@ -260,10 +260,11 @@ pub enum VehicleCommand {
         after_help = "The device serial comes from the job's access grant, so none is \
 needed. Devices: `--device tcp://HOST:PORT` reaches CloudBoxxes served by a `sim-device` binary \
 (`sim-device --listen HOST:PORT`); `--device sim:SCENARIO.toml` simulates the scenario's \
-CloudBoxxes in this process. A future `--ble` option will use the btleplug driver on a \
-real Bluetooth adapter.\n\nExit codes: 0 the workflow ran (tests may have failed: see the report), \
-1 device failure / refused by the device / configuration mismatch, 2 no vehicle access (not your \
-running job, no or expired grant) / wrong device / bad input, 3 not logged in."
+CloudBoxxes in this process; `--device ble[:ADAPTER]` reaches a real CloudBoxx through the \
+btleplug driver on a Bluetooth adapter.\n\nExit codes: 0 the workflow ran (tests may have failed: \
+see the report), 1 device failure / refused by the device / configuration mismatch, 2 no vehicle \
+access (not your running job, no or expired grant) / wrong device / wrong vehicle (the unit's VIN \
+is not the job's) / bad input, 3 not logged in or account removed."
     )]
     Run(VehicleRunArgs),
 }

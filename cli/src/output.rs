@@ -170,6 +170,7 @@ const SPEC_FIELDS: &[&str] = &[
     "hardware",
     "installation_variant",
     "central_lock_connection_type",
+    "cloudboxx_serial",
     "fuel_type",
     "cloudboxx_config_preset",
     "master_data",
@@ -179,7 +180,9 @@ const SPEC_FIELDS: &[&str] = &[
 
 fn print_field(key: &str, v: &serde_json::Value, w: usize, empty: &str) {
     match v {
-        serde_json::Value::Object(m) if key == "master_data" && !m.is_empty() => {
+        serde_json::Value::Object(m)
+            if key.trim_end_matches('*') == "master_data" && !m.is_empty() =>
+        {
             println!("  {key}");
             for (mk, mv) in m {
                 println!(
@@ -318,7 +321,10 @@ pub fn print_job_detail(d: &JobDetail) -> Result<(), Failure> {
         for key in SPEC_FIELDS {
             fields.remove(*key);
             let Some(v) = eff.get(*key) else { continue };
-            let label = if entered.iter().any(|e| e == key) {
+            let entered_here = entered
+                .iter()
+                .any(|e| e == key || e.strip_prefix(*key).is_some_and(|r| r.starts_with('.')));
+            let label = if entered_here {
                 format!("{key}*")
             } else {
                 (*key).to_owned()
