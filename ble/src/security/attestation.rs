@@ -9,9 +9,10 @@
 //! the job's completion; the cloud verifies it with the device's public key
 //! (registered with the fleet) before it accepts SUCCEEDED.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use super::signed::{self, SignedBody};
 use super::SecurityError;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::message::{HintCode, Unit, VehicleTestId, VehicleTestResult};
@@ -110,10 +111,6 @@ impl AttestationFields {
         Ok(w.into_vec())
     }
 
-    fn signed_message(body: &[u8]) -> Vec<u8> {
-        [ATTESTATION_SIGNATURE_CONTEXT, body].concat()
-    }
-
     /// The latest result of `test` in this session, if it ran.
     pub fn result_of(&self, test: VehicleTestId) -> Option<&VehicleTestResult> {
         self.tests.iter().rev().find(|t| t.test == test)
@@ -129,32 +126,29 @@ pub struct Attestation {
     pub signature: [u8; 64],
 }
 
+impl SignedBody for AttestationFields {
+    const CONTEXT: &'static [u8] = ATTESTATION_SIGNATURE_CONTEXT;
+
+    fn signed_body(&self) -> Result<Vec<u8>, SecurityError> {
+        self.encode_body()
+    }
+}
+
 impl Attestation {
     /// Sign `fields` with the device key (device firmware).
     pub fn sign(fields: AttestationFields, device_key: &SigningKey) -> Result<Self, SecurityError> {
-        let body = fields.encode_body()?;
-        let signature = device_key
-            .sign(&AttestationFields::signed_message(&body))
-            .to_bytes();
+        let signature = signed::sign(&fields, device_key)?;
         Ok(Self { fields, signature })
     }
 
     /// Verify with the device's registered public key (strict Ed25519).
     pub fn verify(&self, device_public_key: &VerifyingKey) -> Result<(), SecurityError> {
-        let body = self.fields.encode_body()?;
-        device_public_key
-            .verify_strict(
-                &AttestationFields::signed_message(&body),
-                &Signature::from_bytes(&self.signature),
-            )
-            .map_err(|_| SecurityError::BadSignature)
+        signed::verify(&self.fields, &self.signature, device_public_key)
     }
 
     /// Encoded attestation: body followed by the 64-byte signature.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = self.fields.encode_body().unwrap_or_default();
-        out.extend_from_slice(&self.signature);
-        out
+        signed::encode(&self.fields, &self.signature)
     }
 
     /// Decode (does not verify the signature). Canonical: a decoded

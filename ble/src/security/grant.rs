@@ -1,7 +1,8 @@
 //! The access grant the cloud signs and the device verifies.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 
+use super::signed::{self, SignedBody};
 use super::SecurityError;
 use crate::codec::{DecodeError, Reader, Writer};
 
@@ -105,13 +106,6 @@ impl GrantFields {
             .u64(self.not_after);
         Ok(w.into_vec())
     }
-
-    fn signed_message(body: &[u8]) -> Vec<u8> {
-        let mut m = Vec::with_capacity(GRANT_SIGNATURE_CONTEXT.len() + body.len());
-        m.extend_from_slice(GRANT_SIGNATURE_CONTEXT);
-        m.extend_from_slice(body);
-        m
-    }
 }
 
 /// A grant and the fleet key's signature over it.
@@ -123,25 +117,24 @@ pub struct AccessGrant {
     pub signature: [u8; 64],
 }
 
+impl SignedBody for GrantFields {
+    const CONTEXT: &'static [u8] = GRANT_SIGNATURE_CONTEXT;
+
+    fn signed_body(&self) -> Result<Vec<u8>, SecurityError> {
+        self.encode_body()
+    }
+}
+
 impl AccessGrant {
     /// Sign `fields` with the fleet key (used by the cloud).
     pub fn sign(fields: GrantFields, fleet_key: &SigningKey) -> Result<Self, SecurityError> {
-        let body = fields.encode_body()?;
-        let signature = fleet_key
-            .sign(&GrantFields::signed_message(&body))
-            .to_bytes();
+        let signature = signed::sign(&fields, fleet_key)?;
         Ok(Self { fields, signature })
     }
 
     /// Verify the signature with the fleet public key (strict Ed25519).
     pub fn verify(&self, fleet_public_key: &VerifyingKey) -> Result<(), SecurityError> {
-        let body = self.fields.encode_body()?;
-        fleet_public_key
-            .verify_strict(
-                &GrantFields::signed_message(&body),
-                &Signature::from_bytes(&self.signature),
-            )
-            .map_err(|_| SecurityError::BadSignature)
+        signed::verify(&self.fields, &self.signature, fleet_public_key)
     }
 
     /// Check the validity window against `now` (unix seconds).
@@ -163,11 +156,7 @@ impl AccessGrant {
 
     /// Encoded grant: body followed by the 64-byte signature.
     pub fn encode(&self) -> Vec<u8> {
-        // Fields of a signed grant always encode (sign() validated them); fall
-        // back to an empty body otherwise so that decode fails cleanly.
-        let mut out = self.fields.encode_body().unwrap_or_default();
-        out.extend_from_slice(&self.signature);
-        out
+        signed::encode(&self.fields, &self.signature)
     }
 
     /// Decode an encoded grant (does not verify the signature).

@@ -13,6 +13,7 @@ mod grant;
 mod handshake;
 mod keys;
 mod revocation;
+mod signed;
 
 pub use attestation::{
     simulated_device_key, Attestation, AttestationFields, ATTESTATION_SIGNATURE_CONTEXT,

@@ -9,8 +9,9 @@
 //! for its own serial, signed by its fleet, newer than the one it has, and
 //! it never forgets a revocation before the grant's own expiry.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 
+use super::signed::{self, SignedBody};
 use super::{RevocationList, SecurityError};
 use crate::codec::{DecodeError, Reader, Writer};
 
@@ -70,10 +71,6 @@ impl RevocationListFields {
         }
         Ok(w.into_vec())
     }
-
-    fn signed_message(body: &[u8]) -> Vec<u8> {
-        [REVOCATION_SIGNATURE_CONTEXT, body].concat()
-    }
 }
 
 /// A revocation list and the fleet key's signature over it.
@@ -85,35 +82,32 @@ pub struct SignedRevocationList {
     pub signature: [u8; 64],
 }
 
+impl SignedBody for RevocationListFields {
+    const CONTEXT: &'static [u8] = REVOCATION_SIGNATURE_CONTEXT;
+
+    fn signed_body(&self) -> Result<Vec<u8>, SecurityError> {
+        self.encode_body()
+    }
+}
+
 impl SignedRevocationList {
     /// Sign `fields` with the fleet key (used by the cloud).
     pub fn sign(
         fields: RevocationListFields,
         fleet_key: &SigningKey,
     ) -> Result<Self, SecurityError> {
-        let body = fields.encode_body()?;
-        let signature = fleet_key
-            .sign(&RevocationListFields::signed_message(&body))
-            .to_bytes();
+        let signature = signed::sign(&fields, fleet_key)?;
         Ok(Self { fields, signature })
     }
 
     /// Verify the signature with the fleet public key (strict Ed25519).
     pub fn verify(&self, fleet_public_key: &VerifyingKey) -> Result<(), SecurityError> {
-        let body = self.fields.encode_body()?;
-        fleet_public_key
-            .verify_strict(
-                &RevocationListFields::signed_message(&body),
-                &Signature::from_bytes(&self.signature),
-            )
-            .map_err(|_| SecurityError::BadSignature)
+        signed::verify(&self.fields, &self.signature, fleet_public_key)
     }
 
     /// Encoded list: body followed by the 64-byte signature.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = self.fields.encode_body().unwrap_or_default();
-        out.extend_from_slice(&self.signature);
-        out
+        signed::encode(&self.fields, &self.signature)
     }
 
     /// Decode an encoded list (does not verify the signature).
