@@ -14,6 +14,7 @@ use smartcontrol_ble::security::{Attestation, AttestationFields, VerifyingKey};
 use smartcontrol_cloud_api::Job;
 
 use super::grants::{parse_hex32, to_hex, ACCESS_ENDING_REASONS};
+use super::orgs::check_fleet_owner;
 use super::{rfc3339, SimAdmin};
 use crate::error::{SimError, SimResult};
 use crate::model::{RegisteredDevice, VehicleRecord};
@@ -210,20 +211,7 @@ impl SimAdmin {
             })?;
         let now = rfc3339(self.now());
         self.with_tx(|tx| {
-            let owner: Option<String> = tx
-                .query_row(
-                    "SELECT provider_id FROM fleets WHERE id = ?1",
-                    [fleet_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match owner {
-                None => return Err(SimError::not_found(format!("no fleet {fleet_id}"))),
-                Some(p) if p != provider_id => {
-                    return Err(SimError::forbidden("fleet of another provider"))
-                }
-                Some(_) => {}
-            }
+            check_fleet_owner(tx, provider_id, fleet_id)?;
             let existing: Option<String> = tx
                 .query_row(
                     "SELECT fleet_id FROM devices WHERE serial = ?1",
@@ -279,20 +267,7 @@ impl SimAdmin {
         fleet_id: &str,
     ) -> SimResult<Vec<RegisteredDevice>> {
         self.with_db(|c| {
-            let owner: Option<String> = c
-                .query_row(
-                    "SELECT provider_id FROM fleets WHERE id = ?1",
-                    [fleet_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match owner {
-                None => return Err(SimError::not_found(format!("no fleet {fleet_id}"))),
-                Some(p) if p != provider_id => {
-                    return Err(SimError::forbidden("fleet of another provider"))
-                }
-                Some(_) => {}
-            }
+            check_fleet_owner(c, provider_id, fleet_id)?;
             Ok(c.prepare(
                 "SELECT serial, fleet_id, public_key, hardware, registered_at FROM devices \
                  WHERE fleet_id = ?1 ORDER BY serial",

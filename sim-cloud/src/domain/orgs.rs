@@ -420,14 +420,7 @@ impl SimAdmin {
     ) -> SimResult<Connection> {
         let now = self.now().timestamp();
         self.with_tx(|tx| {
-            let owner: Option<String> = tx
-                .query_row("SELECT provider_id FROM fleets WHERE id = ?1", [fleet_id], |r| r.get(0))
-                .optional()?;
-            match owner {
-                None => return Err(SimError::not_found(format!("no fleet {fleet_id}"))),
-                Some(p) if p != provider_id => return Err(SimError::forbidden("fleet of another provider")),
-                Some(_) => {}
-            }
+            check_fleet_owner(tx, provider_id, fleet_id)?;
             if !company_exists(tx, company_id)? {
                 return Err(SimError::not_found(format!("no company {company_id}")));
             }
@@ -615,5 +608,22 @@ impl SimAdmin {
     ) -> SimResult<Connection> {
         let c = self.invite(provider_id, fleet_id, company_id)?;
         self.accept_connection(company_id, &c.id)
+    }
+}
+
+/// Checks that `fleet_id` is a fleet of `provider_id`: 404 unknown, 403
+/// another provider's.
+pub(crate) fn check_fleet_owner(conn: &Db, provider_id: &str, fleet_id: &str) -> SimResult<()> {
+    let owner: Option<String> = conn
+        .query_row(
+            "SELECT provider_id FROM fleets WHERE id = ?1",
+            [fleet_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match owner {
+        None => Err(SimError::not_found(format!("no fleet {fleet_id}"))),
+        Some(p) if p != provider_id => Err(SimError::forbidden("fleet of another provider")),
+        Some(_) => Ok(()),
     }
 }
