@@ -38,6 +38,10 @@ pub struct FaultConfig {
     pub drop_response_next: u32,
     /// Seed of the random rates (none: from the OS).
     pub seed: Option<u64>,
+    /// Only requests to these paths (e.g. `/api/v1/auth/refresh`) get the
+    /// faults and the latency, and only they count down the `*_next`
+    /// counters; empty: every faulted route.
+    pub paths: Vec<String>,
 }
 
 /// Counters of handled requests (since start or the last reset).
@@ -128,7 +132,10 @@ impl FaultState {
     pub(crate) fn config(&self) -> FaultConfig {
         self.config.clone()
     }
-    fn decide(&mut self) -> (u64, Fault) {
+    fn decide(&mut self, path: &str) -> (u64, Fault) {
+        if !self.config.paths.is_empty() && !self.config.paths.iter().any(|p| p == path) {
+            return (0, Fault::None);
+        }
         let c = &mut self.config;
         let fault = if c.fail_next > 0 {
             c.fail_next -= 1;
@@ -177,14 +184,14 @@ pub(crate) async fn fault_layer(
     req: Request,
     next: Next,
 ) -> Response {
+    let path = req.uri().path().to_owned();
     let (latency, fault) = faults
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .decide();
+        .decide(&path);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    let path = req.uri().path().to_owned();
     match fault {
         Fault::None => next.run(req).await,
         Fault::Fail => {
