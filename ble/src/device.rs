@@ -189,9 +189,17 @@ pub struct DeviceConnection {
     handshake: DeviceHandshake,
     session: Option<Established>,
     close_after_flush: bool,
+    /// Retransmission timeouts since the refusal (bounded by
+    /// [`REFUSAL_RESENDS`]).
+    refusal_resends: u32,
     last_refusal: Option<SecurityError>,
     log: SessionLog,
 }
+
+/// How often a device resends an unacknowledged Error that ends the session
+/// before it disconnects anyway (protocol §5.1): a phone that went silent
+/// must not keep the unit busy.
+pub const REFUSAL_RESENDS: u32 = 3;
 
 impl DeviceConnection {
     /// New connection at a negotiated ATT MTU.
@@ -201,6 +209,7 @@ impl DeviceConnection {
             handshake: DeviceHandshake::new(identity),
             session: None,
             close_after_flush: false,
+            refusal_resends: 0,
             last_refusal: None,
             log: SessionLog::default(),
         })
@@ -232,6 +241,13 @@ impl DeviceConnection {
         self.close_after_flush
     }
 
+    /// Whether the device should drop the connection now: after a security
+    /// refusal, once the phone acknowledged the Error, or once it was resent
+    /// [`REFUSAL_RESENDS`] times without an acknowledgement.
+    pub fn should_close(&self) -> bool {
+        self.close_after_flush && (self.link.is_idle() || self.refusal_resends >= REFUSAL_RESENDS)
+    }
+
     /// The flow-control endpoint (stats, idle state).
     pub fn link(&self) -> &Link {
         &self.link
@@ -249,6 +265,9 @@ impl DeviceConnection {
 
     /// Retransmission timer fired.
     pub fn on_timeout(&mut self) {
+        if self.close_after_flush {
+            self.refusal_resends = self.refusal_resends.saturating_add(1);
+        }
         self.link.on_timeout();
     }
 
@@ -286,9 +305,6 @@ impl DeviceConnection {
         revocations: &mut DeviceRevocations,
         rng: &mut impl CryptoRngCore,
     ) -> Vec<Request> {
-        if self.close_after_flush {
-            return Vec::new();
-        }
         let record = match self.link.handle_frame(att_payload) {
             Ok(Some(r)) => r,
             Ok(None) => return Vec::new(),
@@ -297,6 +313,12 @@ impl DeviceConnection {
                 return Vec::new();
             }
         };
+        if self.close_after_flush {
+            // The session is over: the link still takes the phone's ACK of
+            // the Error (above), every message is ignored.
+            tracing::debug!("message after a refusal ignored");
+            return Vec::new();
+        }
         self.on_record(&record, now, revocations, rng)
             .into_iter()
             .collect()
@@ -835,7 +857,7 @@ pub async fn serve(
         while let Some(frame) = conn.poll_transmit() {
             port.notify(frame).await?;
         }
-        if conn.should_disconnect() && conn.link().is_idle() {
+        if conn.should_close() {
             tracing::debug!("device closing connection after refusal");
             return Ok(());
         }

@@ -143,6 +143,47 @@ fn refuses_bad_signature() {
     assert!(dev.should_disconnect());
 }
 
+/// After a refusal the device still takes the phone's ACK of its Error and
+/// then closes; without an ACK it resends a bounded number of times and
+/// closes anyway (protocol §5.1). Before: it ignored the ACK and resent the
+/// Error forever.
+#[test]
+fn a_refusing_device_closes_after_the_ack_or_after_bounded_resends() {
+    let other_fleet = SigningKey::from_bytes(&[99; 32]);
+    let g = AccessGrant::sign(fields(&phone()), &other_fleet).unwrap();
+    // The phone acknowledges the Error (exchange delivers the phone's ACK).
+    let (code, dev) = hello_refusal(&g, JOB, NOW, &HashSet::new());
+    assert_eq!(code, Some(ErrorCode::BadSignature));
+    assert!(dev.link().is_idle(), "the ACK of the Error was taken");
+    assert!(!dev.has_unacked());
+    assert!(dev.should_close());
+
+    // The phone goes silent: the Error is resent, then the device gives up.
+    let (mut phone, mut dev) = new_pair();
+    phone.link.send_message(&hello(&g, JOB));
+    let mut revoked = DeviceRevocations::with_ids([]);
+    while let Some(f) = phone.link.poll_transmit() {
+        let _ = dev.on_frame(&f, NOW, &mut revoked, &mut OsRng);
+    }
+    let mut sent = 0;
+    while dev.poll_transmit().is_some() {
+        sent += 1;
+    }
+    assert!(sent > 0, "the Error went out");
+    assert!(dev.should_disconnect() && dev.has_unacked());
+    let mut resends = 0;
+    while !dev.should_close() {
+        assert!(
+            resends < smartcontrol_ble::device::REFUSAL_RESENDS,
+            "the device resends the Error forever"
+        );
+        dev.on_timeout();
+        assert!(dev.poll_transmit().is_some(), "resent");
+        resends += 1;
+    }
+    assert_eq!(resends, smartcontrol_ble::device::REFUSAL_RESENDS);
+}
+
 #[test]
 fn refuses_tampered_grant() {
     let mut g = grant();

@@ -202,6 +202,21 @@ ALTER TABLE tokens ADD COLUMN revoked_reason TEXT;
 CREATE INDEX grants_technician ON grants(technician_id, revoked_at);
 "#,
     ),
+    // 4: rotating refresh tokens with a reuse interval: every token of one
+    // login shares a family; a rotated refresh token keeps its row with the
+    // time of rotation and the pair it was rotated into, so a client whose
+    // answer was lost gets the same pair again, and a later reuse revokes
+    // the family (token theft).
+    M::up(
+        r#"
+ALTER TABLE tokens ADD COLUMN family TEXT;
+ALTER TABLE tokens ADD COLUMN rotated_at INTEGER;
+ALTER TABLE tokens ADD COLUMN successor_access TEXT;
+ALTER TABLE tokens ADD COLUMN successor_refresh TEXT;
+UPDATE tokens SET family = token WHERE family IS NULL;
+CREATE INDEX tokens_family ON tokens(family);
+"#,
+    ),
 ];
 
 /// Opens (or creates) the database at `path`, or an in-memory one for

@@ -36,8 +36,17 @@ pub struct FaultConfig {
     pub reset_next: u32,
     /// The next N requests are handled, then the connection is aborted.
     pub drop_response_next: u32,
+    /// The next N requests are handled (and committed) at once, then their
+    /// answer is held back `slow_answer_ms` (a slow link on the way back).
+    pub slow_answer_next: u32,
+    /// How long `slow_answer_next` holds an answer back.
+    pub slow_answer_ms: u64,
     /// Seed of the random rates (none: from the OS).
     pub seed: Option<u64>,
+    /// Only requests to these paths (e.g. `/api/v1/auth/refresh`) get the
+    /// faults and the latency, and only they count down the `*_next`
+    /// counters; empty: every faulted route.
+    pub paths: Vec<String>,
 }
 
 /// Counters of handled requests (since start or the last reset).
@@ -109,6 +118,7 @@ enum Fault {
     Fail,
     Reset,
     DropResponse,
+    SlowAnswer(u64),
 }
 
 /// The active configuration with its random source.
@@ -128,7 +138,10 @@ impl FaultState {
     pub(crate) fn config(&self) -> FaultConfig {
         self.config.clone()
     }
-    fn decide(&mut self) -> (u64, Fault) {
+    fn decide(&mut self, path: &str) -> (u64, Fault) {
+        if !self.config.paths.is_empty() && !self.config.paths.iter().any(|p| p == path) {
+            return (0, Fault::None);
+        }
         let c = &mut self.config;
         let fault = if c.fail_next > 0 {
             c.fail_next -= 1;
@@ -139,6 +152,9 @@ impl FaultState {
         } else if c.drop_response_next > 0 {
             c.drop_response_next -= 1;
             Fault::DropResponse
+        } else if c.slow_answer_next > 0 {
+            c.slow_answer_next -= 1;
+            Fault::SlowAnswer(c.slow_answer_ms)
         } else if c.reset_rate > 0.0 && self.rng.random_bool(c.reset_rate.clamp(0.0, 1.0)) {
             Fault::Reset
         } else if c.error_rate > 0.0 && self.rng.random_bool(c.error_rate.clamp(0.0, 1.0)) {
@@ -177,14 +193,14 @@ pub(crate) async fn fault_layer(
     req: Request,
     next: Next,
 ) -> Response {
+    let path = req.uri().path().to_owned();
     let (latency, fault) = faults
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .decide();
+        .decide(&path);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    let path = req.uri().path().to_owned();
     match fault {
         Fault::None => next.run(req).await,
         Fault::Fail => {
@@ -200,6 +216,12 @@ pub(crate) async fn fault_layer(
             tracing::info!(%path, status = %resp.status(), "fault: response dropped after handling");
             drop(resp);
             aborting_response()
+        }
+        Fault::SlowAnswer(ms) => {
+            let resp = next.run(req).await;
+            tracing::info!(%path, status = %resp.status(), ms, "fault: answer held back after handling");
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            resp
         }
     }
 }

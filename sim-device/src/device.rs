@@ -421,7 +421,7 @@ impl DeviceRunner {
             if !self.flush() {
                 return;
             }
-            if self.conn.should_disconnect() && self.conn.link().is_idle() {
+            if self.conn.should_close() {
                 tracing::debug!("device closing connection after refusal");
                 return;
             }

@@ -376,3 +376,33 @@ async fn login_errors_are_typed_and_expired_tokens_are_refreshed() {
     assert!(anna.account().unwrap().is_none());
     assert!(ids(&anna, JobView::All).unwrap().is_empty());
 }
+
+/// The cloud rotates the refresh token, then the answer is lost: the core
+/// retries with the token it still holds, gets the same new pair, and the
+/// technician stays signed in (before: 401 and every sync failed until a new
+/// login).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_refresh_answer_does_not_log_the_technician_out() {
+    let c = DemoCloud::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    c.cloud.admin().set_access_token_ttl(1);
+    let anna = c.anna(dir.path()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    c.cloud.admin().set_access_token_ttl(3600);
+    c.cloud.set_faults(FaultConfig {
+        drop_response_next: 1,
+        paths: vec![smartcontrol_cloud_api::REFRESH_PATH.to_owned()],
+        ..FaultConfig::default()
+    });
+    c.cloud.reset_stats();
+    let report = anna.sync().await.unwrap();
+    assert!(report.jobs_received > 0);
+    assert_eq!(c.cloud.stats().refresh, 2, "one lost answer, one retry");
+    assert_eq!(c.cloud.faults().drop_response_next, 0, "the fault fired");
+    // The rotated pair was stored: the next syncs need no refresh at all.
+    c.cloud.reset_stats();
+    anna.sync().await.unwrap();
+    anna.sync().await.unwrap();
+    assert_eq!(c.cloud.stats().refresh, 0);
+    assert!(anna.account().unwrap().is_some());
+}

@@ -131,20 +131,25 @@ impl Store {
     /// Stores what the cloud says about `job` and recomputes its local
     /// state with the actions still queued for it. Returns whether the job
     /// was the technician's running job before and no longer is (access ended).
+    ///
+    /// A copy older than the one stored (a late push answer, written after
+    /// another process on the same data directory pulled a newer version)
+    /// never replaces it: the guard is in the SQL, so it holds across
+    /// processes; the local state is recomputed from the newer copy.
     pub(crate) fn upsert_cloud_job(tx: &Transaction<'_>, job: &Job, me: &Actor) -> Result<bool> {
-        let previous: Option<(i64, String, bool)> = tx
+        let previous: Option<(i64, String, bool, i64)> = tx
             .prepare_cached(
-                "SELECT rowid, search_text, status = 'RUNNING' AND assignee_id IS ?2
+                "SELECT rowid, search_text, status = 'RUNNING' AND assignee_id IS ?2, server_version
                  FROM jobs WHERE id = ?1",
             )?
             .query_row(params![job.id, me.id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?;
         let was_mine = previous.as_ref().is_some_and(|p| p.2);
         let cols = SummaryColumns::of(&job.effective());
         let search_text = cols.search_text.clone();
-        tx.prepare_cached(
+        let written = tx.prepare_cached(
             "INSERT INTO jobs (id, server_json, server_version, kind, provider_id, provider_name,
                 fleet_id, fleet_name, license_plate, vin, custom_name, vehicle_model,
                 planned_service_date, vehicle_tests_required, search_text, status,
@@ -165,7 +170,8 @@ impl Store {
                 assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
                 failure_comment = excluded.failure_comment,
                 installation_started = excluded.installation_started,
-                sort_key = excluded.sort_key, site_json = excluded.site_json",
+                sort_key = excluded.sort_key, site_json = excluded.site_json
+             WHERE excluded.server_version >= jobs.server_version",
         )?
         .execute(params![
             &job.id,
@@ -191,9 +197,23 @@ impl Store {
             cols.sort_key,
             serde_json::to_string(&job.site_data)?,
         ])?;
+        if written == 0 {
+            tracing::info!(
+                job_id = %job.id,
+                version = job.version,
+                stored = previous.as_ref().map(|p| p.3),
+                "older cloud copy of a job ignored: a newer one is stored"
+            );
+            Self::recompute(tx, &job.id, me)?;
+            let ended = was_mine && !Self::is_my_running_job(tx, &job.id, me)?;
+            if ended {
+                Self::erase_grant(tx, &job.id)?;
+            }
+            return Ok(ended);
+        }
         match previous {
-            Some((_, old, _)) if old == search_text => {}
-            Some((rowid, old, _)) => {
+            Some((_, old, _, _)) if old == search_text => {}
+            Some((rowid, old, _, _)) => {
                 Self::search_index_remove(tx, rowid, &old)?;
                 Self::search_index_add(tx, rowid, &search_text)?;
             }

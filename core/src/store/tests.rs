@@ -649,3 +649,46 @@ fn a_queued_take_over_of_a_job_given_back_meanwhile_shows_as_the_cloud_will_appl
     assert_eq!(d.summary.status, JobStatus::Running);
     assert_eq!(d.summary.assignee_id.as_deref(), Some("t-anna"));
 }
+
+/// A late push answer (version 3, the claim) arrives after a pull stored a
+/// colleague's take-over (version 4): the newer cloud copy stays, else the
+/// store shows a job the technician no longer holds and, the cursor being
+/// past version 4, never heals.
+#[test]
+fn an_older_cloud_copy_never_overwrites_a_newer_one() {
+    let mut assigned = cloud_job("1", "B-SC 1", JobStatus::Assigned);
+    assigned.version = 2;
+    let (_d, store) = store_with(&[assigned.clone()]);
+    let queued = store.queue_action(&me(), "1", Action::Claim).unwrap();
+    let mut taken = cloud_job("1", "B-SC 1", JobStatus::Running);
+    taken.assignee = Some(ben());
+    taken.version = 4;
+    taken.instructions = Some("taken over by Ben".into());
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &taken, &me()))
+        .unwrap();
+    let mut mine = running_mine(assigned.clone());
+    mine.version = 3;
+    let ended = store
+        .write(|tx| Store::action_applied(tx, &queued.idempotency_key, &mine, &me()))
+        .unwrap();
+    assert!(!ended, "the job was not Anna's before the late answer");
+    let d = store.job("1", None).unwrap();
+    assert_eq!(d.cloud.version, 4, "version 4 kept");
+    assert_eq!(d.summary.status, JobStatus::Running);
+    assert_eq!(d.summary.assignee_name.as_deref(), Some("Ben"));
+    assert_eq!(d.cloud.instructions.as_deref(), Some("taken over by Ben"));
+    assert_eq!(store.read(Store::pending_count).unwrap(), 0);
+    assert!(!view(&store, JobView::Mine).contains(&"1".to_owned()));
+    // The same version again (a repeated page) and newer ones still apply.
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &taken, &me()))
+        .unwrap();
+    let mut done = taken.clone();
+    done.status = JobStatus::Succeeded;
+    done.version = 5;
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &done, &me()))
+        .unwrap();
+    assert_eq!(store.job("1", None).unwrap().cloud.version, 5);
+}

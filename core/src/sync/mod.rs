@@ -60,16 +60,33 @@ impl Inner {
             .map_err(Error::into_public)
     }
 
+    /// Rotates the tokens. The refresh token held stays the one in use
+    /// until its successor is durably stored: a lost answer is retried with
+    /// the same token (the cloud answers a reuse within its reuse interval
+    /// with the same new pair), and a crash before the store keeps the old
+    /// token, which the next sync presents again. When another process on
+    /// the same data directory rotated first, its stored tokens are taken
+    /// instead of presenting a spent token.
     async fn refresh(&self, session: &mut StoredSession) -> Result<(), CoreError> {
+        if let Ok(stored) = self.session() {
+            if stored.refresh_token != session.refresh_token {
+                tracing::debug!("tokens were rotated by another process: taking them");
+                *session = stored;
+                if !session.needs_refresh() {
+                    return Ok(());
+                }
+            }
+        }
         let tokens = self
             .retry
             .run("refresh", || self.client.refresh(&session.refresh_token))
             .await
             .map_err(|e| public_error(&e))?;
-        let account = session.account.clone();
-        *session = StoredSession::from_tokens(tokens);
-        session.account = account;
-        self.save_session(session)
+        let mut rotated = StoredSession::from_tokens(tokens);
+        rotated.account = session.account.clone();
+        self.save_session(&rotated)?;
+        *session = rotated;
+        Ok(())
     }
 
     /// Runs an authenticated request with retries, refreshing the access

@@ -174,28 +174,69 @@ pub(crate) fn tombstone_tokens(
     Ok(())
 }
 
+/// How long a rotated refresh token may be presented again (its answer
+/// was lost on the way): within it the cloud answers with the same pair it
+/// rotated the token into; after it, a reuse is taken as token theft and
+/// every token of the login (the family) is revoked.
+pub const REFRESH_REUSE_INTERVAL_SECS: i64 = 60;
+
+/// 401 `refresh_token_reused`: a rotated refresh token came back after the
+/// reuse interval; the whole session was ended, the user must log in again.
+fn refresh_token_reused() -> SimError {
+    SimError::new(
+        401,
+        "refresh_token_reused",
+        format!(
+            "this refresh token was already used more than {REFRESH_REUSE_INTERVAL_SECS} s ago; \
+             the session was ended as a precaution, log in again"
+        ),
+    )
+}
+
+/// A refresh token's row.
+struct RefreshRow {
+    user_id: String,
+    expires_at: i64,
+    phone: Option<String>,
+    revoked: Option<String>,
+    family: String,
+    rotated_at: Option<i64>,
+    successor_access: Option<String>,
+    successor_refresh: Option<String>,
+}
+
+/// What a refresh decided; the transaction commits in every case (a
+/// revoked family must stay revoked even though the caller gets a 401).
+enum RefreshOutcome {
+    Tokens(TokenResponse),
+    Refused(SimError),
+}
+
 impl SimAdmin {
     fn issue_tokens(
         &self,
         conn: &Connection,
         user: &AuthUser,
         phone_public_key: Option<&[u8; 32]>,
+        family: &str,
     ) -> SimResult<TokenResponse> {
         let now = self.now().timestamp();
         let ttl = self.access_ttl();
         let access = format!("at_{}", uuid::Uuid::new_v4().simple());
         let refresh = format!("rt_{}", uuid::Uuid::new_v4().simple());
         let mut stmt = conn.prepare_cached(
-            "INSERT INTO tokens (token, kind, user_id, expires_at, phone_public_key) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO tokens (token, kind, user_id, expires_at, phone_public_key, family) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let phone = phone_public_key.map(|k| to_hex(k));
-        stmt.execute(params![access, "ACCESS", user.id, now + ttl, phone])?;
+        stmt.execute(params![access, "ACCESS", user.id, now + ttl, phone, family])?;
         stmt.execute(params![
             refresh,
             "REFRESH",
             user.id,
             now + REFRESH_TOKEN_TTL_SECS,
-            phone
+            phone,
+            family
         ])?;
         Ok(TokenResponse {
             access_token: access,
@@ -256,42 +297,115 @@ impl SimAdmin {
                 }
             }
             tracing::debug!(user = %row.user.email, phone_key = phone.is_some(), "login");
-            self.issue_tokens(tx, &row.user, phone.as_ref())
+            let family = new_id();
+            self.issue_tokens(tx, &row.user, phone.as_ref(), &family)
         })
     }
 
-    /// `POST /api/v1/auth/refresh`: rotates the refresh token.
+    /// `POST /api/v1/auth/refresh`: rotates the refresh token. The token
+    /// presented again within [`REFRESH_REUSE_INTERVAL_SECS`] of its
+    /// rotation (the client lost the answer and retries) gets the same pair
+    /// it was rotated into, as long as that pair has not been rotated in
+    /// turn; any other reuse of a rotated token revokes every token of the
+    /// login and answers 401 `refresh_token_reused`.
     pub fn refresh(&self, refresh_token: &str) -> SimResult<TokenResponse> {
         let now = self.now().timestamp();
-        self.with_tx(|tx| {
-            let found: Option<(String, i64, Option<String>, Option<String>)> = tx
+        let outcome = self.with_tx(|tx| {
+            let found = tx
                 .query_row(
-                    "SELECT user_id, expires_at, phone_public_key, revoked_reason FROM tokens WHERE token = ?1 AND kind = 'REFRESH'",
+                    "SELECT user_id, expires_at, phone_public_key, revoked_reason, COALESCE(family, token), \
+                     rotated_at, successor_access, successor_refresh \
+                     FROM tokens WHERE token = ?1 AND kind = 'REFRESH'",
                     [refresh_token],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| {
+                        Ok(RefreshRow {
+                            user_id: r.get(0)?,
+                            expires_at: r.get(1)?,
+                            phone: r.get(2)?,
+                            revoked: r.get(3)?,
+                            family: r.get(4)?,
+                            rotated_at: r.get(5)?,
+                            successor_access: r.get(6)?,
+                            successor_refresh: r.get(7)?,
+                        })
+                    },
                 )
                 .optional()?;
-            let Some((user_id, expires_at, phone, revoked)) = found else {
-                return Err(SimError::unauthorized("invalid refresh token"));
+            let Some(row) = found else {
+                return Ok(RefreshOutcome::Refused(SimError::unauthorized(
+                    "invalid refresh token",
+                )));
             };
-            if let Some(reason) = revoked {
-                return Err(account_removed(&reason));
+            if let Some(reason) = &row.revoked {
+                return Ok(RefreshOutcome::Refused(account_removed(reason)));
             }
-            tx.execute("DELETE FROM tokens WHERE token = ?1", [refresh_token])?;
-            if expires_at <= now {
-                return Err(SimError::unauthorized("refresh token expired"));
+            if row.rotated_at.is_none() && row.expires_at <= now {
+                tx.execute("DELETE FROM tokens WHERE token = ?1", [refresh_token])?;
+                return Ok(RefreshOutcome::Refused(SimError::unauthorized(
+                    "refresh token expired",
+                )));
             }
             let user = tx
                 .query_row(
                     &format!("{USER_SELECT} WHERE u.id = ?1"),
-                    [&user_id],
+                    [&row.user_id],
                     read_user,
                 )
                 .optional()?
                 .ok_or_else(|| SimError::unauthorized("user no longer exists"))?;
-            let phone = phone.as_deref().and_then(parse_hex32);
-            self.issue_tokens(tx, &user.user, phone.as_ref())
-        })
+            if let Some(rotated_at) = row.rotated_at {
+                if now - rotated_at <= REFRESH_REUSE_INTERVAL_SECS {
+                    if let Some(pair) = self.successor_pair(tx, &row, &user.user, now)? {
+                        tracing::info!(user = %user.user.email, "refresh token reused within the reuse interval: same pair");
+                        return Ok(RefreshOutcome::Tokens(pair));
+                    }
+                }
+                let n = tx.execute("DELETE FROM tokens WHERE family = ?1", [&row.family])?;
+                tracing::warn!(user = %user.user.email, tokens = n, "rotated refresh token reused: session revoked");
+                return Ok(RefreshOutcome::Refused(refresh_token_reused()));
+            }
+            let phone = row.phone.as_deref().and_then(parse_hex32);
+            let pair = self.issue_tokens(tx, &user.user, phone.as_ref(), &row.family)?;
+            tx.execute(
+                "UPDATE tokens SET rotated_at = ?2, successor_access = ?3, successor_refresh = ?4 \
+                 WHERE token = ?1",
+                params![refresh_token, now, pair.access_token, pair.refresh_token],
+            )?;
+            Ok(RefreshOutcome::Tokens(pair))
+        })?;
+        match outcome {
+            RefreshOutcome::Tokens(pair) => Ok(pair),
+            RefreshOutcome::Refused(e) => Err(e),
+        }
+    }
+
+    /// The pair a refresh token was rotated into, while its refresh token
+    /// is still unused; `None` once it has been rotated in turn or is gone.
+    fn successor_pair(
+        &self,
+        conn: &Connection,
+        row: &RefreshRow,
+        user: &AuthUser,
+        now: i64,
+    ) -> SimResult<Option<TokenResponse>> {
+        let (Some(access), Some(refresh)) = (&row.successor_access, &row.successor_refresh) else {
+            return Ok(None);
+        };
+        let live: Option<i64> = conn
+            .query_row(
+                "SELECT a.expires_at FROM tokens a JOIN tokens r ON r.token = ?2 AND r.kind = 'REFRESH' \
+                 WHERE a.token = ?1 AND a.kind = 'ACCESS' AND r.rotated_at IS NULL \
+                 AND r.revoked_reason IS NULL AND a.revoked_reason IS NULL",
+                params![access, refresh],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(live.map(|expires_at| TokenResponse {
+            access_token: access.clone(),
+            refresh_token: refresh.clone(),
+            expires_in: (expires_at - now).max(0),
+            user: user_info(user),
+        }))
     }
 
     /// The user behind an access token: 401 `unauthorized` when unknown,
