@@ -202,6 +202,9 @@ ALTER TABLE tokens ADD COLUMN revoked_reason TEXT;
 CREATE INDEX grants_technician ON grants(technician_id, revoked_at);
 "#,
     ),
+    // 4: SHA-256 of each idempotent action, so a key re-sent with another
+    // action is refused (NULL for results stored before).
+    M::up("ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;"),
 ];
 
 /// Opens (or creates) the database at `path`, or an in-memory one for

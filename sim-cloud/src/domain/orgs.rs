@@ -135,6 +135,59 @@ impl SimAdmin {
         })
     }
 
+    /// `POST /_sim/providers`: creates a mobility provider and its first
+    /// PROVIDER user in one transaction (QA); 400 on a blank name or an
+    /// invalid e-mail or password, 409 when the e-mail is registered.
+    pub fn create_provider_account(
+        &self,
+        name: &str,
+        email: &str,
+        user_name: &str,
+        password: &str,
+    ) -> SimResult<(String, UserSummary)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(SimError::bad_request(
+                "name: give the provider's name (1 to 200 characters)",
+            ));
+        }
+        let user_name = match user_name.trim() {
+            "" => name,
+            n => n,
+        };
+        let id = new_id();
+        let now = rfc3339(self.now());
+        let user_id = self.with_tx(|tx| {
+            tx.execute(
+                "INSERT INTO providers (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![id, name, now],
+            )?;
+            insert_user(
+                tx,
+                None,
+                Some(&id),
+                Role::Provider,
+                email,
+                user_name,
+                password,
+                None,
+                &now,
+            )
+        })?;
+        tracing::info!(provider = %id, %email, "provider created");
+        Ok((
+            id.clone(),
+            UserSummary {
+                id: user_id,
+                email: email.to_owned(),
+                name: user_name.to_owned(),
+                role: Role::Provider,
+                company_id: id,
+                totp_enabled: false,
+            },
+        ))
+    }
+
     /// Creates a fleet of a provider with a random signing key; returns its
     /// id.
     pub fn create_fleet(&self, provider_id: &str, name: &str) -> SimResult<String> {
