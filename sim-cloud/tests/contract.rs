@@ -427,3 +427,56 @@ async fn a_provider_is_created_over_http_and_can_sign_in() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v, json!([]));
 }
+
+#[tokio::test]
+async fn company_settings_are_validated_and_the_display_name_is_what_providers_see() {
+    let w = world().await;
+    let admin = w.token("admin@autotech.test").await;
+    let provider = w.token("provider@demo.test").await;
+    for bad in [
+        json!({"display_name": "  "}),
+        json!({"display_name": "x".repeat(101)}),
+        json!({"display_name": 7}),
+        json!({"contact_email": "nobody"}),
+        json!({"phone": "call me"}),
+        json!(["not", "an", "object"]),
+    ] {
+        let (s, v) = w
+            .call(
+                Method::PUT,
+                "/api/v1/partner/settings",
+                Some(&admin),
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let good = json!({"display_name": " AutoTech Berlin ", "contact_email": "ops@autotech.test", "phone": "+49 30 1234-56", "language": "de"});
+    let (s, v) = w
+        .call(
+            Method::PUT,
+            "/api/v1/partner/settings",
+            Some(&admin),
+            Some(good),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = w
+        .call(
+            Method::GET,
+            "/api/v1/provider/connections",
+            Some(&provider),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["company_id"] == w.seed.autotech_id.as_str())
+        .map(|c| c["company_name"].as_str().unwrap())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(names.iter().all(|n| *n == "AutoTech Berlin"), "{names:?}");
+}
