@@ -456,15 +456,21 @@ pub enum Action {
         #[serde(default)]
         report: JobReport,
     },
-    /// RUNNING -> FAILED; the comment is required.
+    /// RUNNING -> FAILED; the comment is required: a missing or blank one
+    /// is a per-action `INVALID` rejection, not a malformed request.
     CompleteFailed {
+        #[serde(default)]
         comment: String,
         #[serde(default)]
         report: JobReport,
     },
     /// Fill in specifications the provider left empty, on one's RUNNING
     /// job (see [`site`]).
-    EnterSiteData { data: SiteData },
+    /// A missing `data` is an empty entry (rejected `INVALID`).
+    EnterSiteData {
+        #[serde(default)]
+        data: SiteData,
+    },
 }
 
 impl Action {

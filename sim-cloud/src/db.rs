@@ -217,6 +217,9 @@ UPDATE tokens SET family = token WHERE family IS NULL;
 CREATE INDEX tokens_family ON tokens(family);
 "#,
     ),
+    // 5: SHA-256 of each idempotent action, so a key re-sent with another
+    // action is refused (NULL for results stored before).
+    M::up("ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;"),
 ];
 
 /// Opens (or creates) the database at `path`, or an in-memory one for

@@ -56,6 +56,14 @@ impl SimError {
     pub fn job_locked(message: impl Into<String>) -> Self {
         Self::new(409, "job_locked", message)
     }
+    /// 422 `idempotency_key_reused`: a key sent again with another action.
+    pub fn idempotency_key_reused(message: impl Into<String>) -> Self {
+        Self::new(422, "idempotency_key_reused", message)
+    }
+    /// 415 `unsupported_media_type`.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(415, "unsupported_media_type", message)
+    }
     /// 413 `too_many_items`.
     pub fn too_many_items(message: impl Into<String>) -> Self {
         Self::new(413, "too_many_items", message)

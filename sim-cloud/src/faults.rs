@@ -49,6 +49,53 @@ pub struct FaultConfig {
     pub paths: Vec<String>,
 }
 
+/// Largest `latency_ms` and `slow_answer_ms` accepted.
+pub const MAX_LATENCY_MS: u64 = 60_000;
+/// Largest `fail_next`, `reset_next`, `drop_response_next` and `slow_answer_next` accepted.
+pub const MAX_FAULT_COUNT: u32 = 100_000;
+
+impl FaultConfig {
+    /// Checks the ranges: rates from 0 to 1, `latency_ms` up to
+    /// [`MAX_LATENCY_MS`], counters up to [`MAX_FAULT_COUNT`]; 400 naming
+    /// the field otherwise.
+    pub fn validate(&self) -> Result<(), SimError> {
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("reset_rate", self.reset_rate),
+            ("drop_response_rate", self.drop_response_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(SimError::bad_request(format!(
+                    "{name} is {rate}: give a probability from 0 to 1"
+                )));
+            }
+        }
+        for (name, ms) in [
+            ("latency_ms", self.latency_ms),
+            ("slow_answer_ms", self.slow_answer_ms),
+        ] {
+            if ms > MAX_LATENCY_MS {
+                return Err(SimError::bad_request(format!(
+                    "{name} is {ms}: give at most {MAX_LATENCY_MS}"
+                )));
+            }
+        }
+        for (name, n) in [
+            ("fail_next", self.fail_next),
+            ("reset_next", self.reset_next),
+            ("drop_response_next", self.drop_response_next),
+            ("slow_answer_next", self.slow_answer_next),
+        ] {
+            if n > MAX_FAULT_COUNT {
+                return Err(SimError::bad_request(format!(
+                    "{name} is {n}: give at most {MAX_FAULT_COUNT}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Counters of handled requests (since start or the last reset).
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestStats {

@@ -5,19 +5,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::handler::Handler;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{middleware, Json, Router};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use smartcontrol_cloud_api::{
     JobKind, JobStatus, LoginRequest, PushActionsRequest, RefreshRequest, ACTIONS_PATH,
-    CHANGES_PATH, HELD_GRANTS_PARAM, HELD_REVOCATIONS_PARAM, LOGIN_PATH, REFRESH_PATH,
-    VEHICLE_MODELS_PATH,
+    CHANGES_PATH, HELD_GRANTS_PARAM, HELD_REVOCATIONS_PARAM, LOGIN_PATH, MAX_CHANGES_PAGE,
+    REFRESH_PATH, VEHICLE_MODELS_PATH,
 };
 
 use crate::domain::Held;
@@ -206,6 +209,9 @@ fn route_table() -> Vec<RouteDef> {
         r("POST", "/_sim/faults", O, sim_set_faults),
         r("GET", "/_sim/stats", O, sim_stats),
         r("POST", "/_sim/stats/reset", O, sim_reset_stats),
+        r("GET", "/_sim/clock", O, sim_get_clock),
+        r("POST", "/_sim/clock", O, sim_set_clock),
+        r("POST", "/_sim/providers", O, sim_create_provider),
     ]
 }
 
@@ -242,12 +248,75 @@ pub(crate) fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(
             state.stats.clone(),
             stats_layer,
         ))
         .with_state(state)
+}
+
+/// Largest request body accepted (413 `payload_too_large` beyond).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The `ApiError` code of a non-JSON error answer with `status` (axum's
+/// own rejections: body limit, invalid UTF-8, path parameters).
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "bad_request",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// Middleware: every error answer is an `ApiError` JSON body. Error
+/// answers that are not JSON (axum's rejections) are rewritten with their
+/// status, a code for it and their text as the message.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
+        Err(e) => format!("error body unreadable: {e}"),
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_owned()
+    } else {
+        text
+    };
+    tracing::debug!(%status, %message, "non-JSON error answer rewritten as ApiError");
+    let mut out = SimError::new(status.as_u16(), code_for_status(status), message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// JSON body extractor whose rejection is an `ApiError` body.
@@ -263,8 +332,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body rejection as an `ApiError`: 413 `payload_too_large`, 415
+/// `unsupported_media_type` (no `Content-Type: application/json`), else
+/// 400 `bad_request` (malformed JSON or a wrong shape).
 fn json_rejection(e: JsonRejection) -> SimError {
-    SimError::bad_request(e.body_text())
+    let status = match e.status() {
+        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        s => s,
+    };
+    SimError::new(status.as_u16(), code_for_status(status), e.body_text())
 }
 
 /// The authenticated user (Bearer access token).
@@ -316,13 +392,24 @@ async fn refresh(
 
 async fn changes(State(s): State<AppState>, Auth(u): Auth, Query(q): Q) -> SimResult<Response> {
     let limit = match q.get("limit").filter(|l| !l.is_empty()) {
-        Some(l) => Some(
-            l.parse::<usize>()
-                .map_err(|_| SimError::bad_request("invalid limit"))?,
-        ),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_CHANGES_PAGE).contains(&n) => Some(n),
+            _ => {
+                return Err(SimError::bad_request(format!(
+                    "limit {l:?}: give a page size from 1 to {MAX_CHANGES_PAGE}"
+                )))
+            }
+        },
         None => None,
     };
     let since = q.get("since").cloned();
+    if let Some(c) = since.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        if c.parse::<u64>().is_err() || c.parse::<i64>().is_err() {
+            return Err(SimError::bad_request(format!(
+                "since {c:?} is not a cursor: give the cursor of the previous answer, or omit it to start over"
+            )));
+        }
+    }
     let held = Held::parse(
         q.get(HELD_GRANTS_PARAM).map(String::as_str),
         q.get(HELD_REVOCATIONS_PARAM).map(String::as_str),
@@ -453,13 +540,31 @@ async fn provider_create_job(
     Ok((StatusCode::CREATED, Json(j)).into_response())
 }
 
+/// Whether the request's `Content-Type` is `text/csv` (parameters such as
+/// `charset` allowed).
+fn is_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+}
+
 async fn provider_import(
     State(s): State<AppState>,
     Auth(u): Auth,
     Query(q): Q,
-    body: String,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> SimResult<Response> {
     let p = u.provider()?.to_owned();
+    if !is_csv(&headers) {
+        return Err(SimError::unsupported_media_type(
+            "send the CSV with Content-Type: text/csv",
+        ));
+    }
+    let body = String::from_utf8(body.to_vec())
+        .map_err(|e| SimError::bad_request(format!("the CSV is not valid UTF-8: {e}")))?;
     let fleet_id = q
         .get("fleet_id")
         .filter(|v| !v.is_empty())
@@ -604,12 +709,125 @@ async fn sim_get_faults(State(s): State<AppState>) -> Response {
     Json(cfg).into_response()
 }
 
-async fn sim_set_faults(State(s): State<AppState>, ApiJson(cfg): ApiJson<FaultConfig>) -> Response {
+async fn sim_set_faults(
+    State(s): State<AppState>,
+    ApiJson(cfg): ApiJson<FaultConfig>,
+) -> SimResult<Response> {
+    cfg.validate()?;
     tracing::info!(?cfg, "faults set over HTTP");
     *s.faults
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = FaultState::new(cfg.clone());
-    Json(cfg).into_response()
+    Ok(Json(cfg).into_response())
+}
+
+/// `GET /_sim/clock` and `POST /_sim/clock` answer.
+#[derive(Debug, Serialize)]
+struct ClockState {
+    /// The simulated "now" (RFC 3339).
+    now: String,
+    /// Seconds the simulated clock is ahead of the wall clock.
+    offset_secs: i64,
+}
+
+/// `POST /_sim/clock` body: exactly one of the fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockChange {
+    /// Move the clock by this many seconds (negative: back).
+    advance_secs: Option<i64>,
+    /// Set the clock to this RFC 3339 time.
+    now: Option<String>,
+}
+
+/// Furthest the simulated clock may be moved from the wall clock.
+pub const MAX_CLOCK_OFFSET_SECS: i64 = 10 * 366 * 24 * 3600;
+
+fn clock_state(admin: &SimAdmin) -> ClockState {
+    ClockState {
+        now: crate::domain::rfc3339(admin.now()),
+        offset_secs: admin.clock_offset(),
+    }
+}
+
+async fn sim_get_clock(State(s): State<AppState>) -> Response {
+    Json(clock_state(&s.admin)).into_response()
+}
+
+async fn sim_set_clock(
+    State(s): State<AppState>,
+    ApiJson(change): ApiJson<ClockChange>,
+) -> SimResult<Response> {
+    let out_of_range = || {
+        SimError::bad_request(format!(
+            "the simulated clock may be at most {MAX_CLOCK_OFFSET_SECS} s from the wall clock"
+        ))
+    };
+    match (change.advance_secs, change.now.as_deref()) {
+        (Some(secs), None) => {
+            let offset = s
+                .admin
+                .clock_offset()
+                .checked_add(secs)
+                .ok_or_else(out_of_range)?;
+            if offset.abs() > MAX_CLOCK_OFFSET_SECS {
+                return Err(out_of_range());
+            }
+            s.admin.advance_clock(secs);
+        }
+        (None, Some(t)) => {
+            let target = chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|e| {
+                SimError::bad_request(format!(
+                    "now {t:?} is not an RFC 3339 time ({e}), e.g. 2026-05-04T10:15:00Z"
+                ))
+            })?
+            .with_timezone(&chrono::Utc);
+            if (target - chrono::Utc::now()).num_seconds().abs() > MAX_CLOCK_OFFSET_SECS {
+                return Err(out_of_range());
+            }
+            s.admin.set_clock(target);
+        }
+        _ => {
+            return Err(SimError::bad_request(
+                "give exactly one of advance_secs (seconds to move the clock) or now (RFC 3339 time to set)",
+            ))
+        }
+    }
+    Ok(Json(clock_state(&s.admin)).into_response())
+}
+
+/// `POST /_sim/providers` body.
+#[derive(Debug, Deserialize)]
+struct NewProvider {
+    name: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    user_name: String,
+}
+
+/// `POST /_sim/providers` answer.
+#[derive(Debug, Serialize)]
+struct CreatedProvider {
+    provider_id: String,
+    user: crate::model::UserSummary,
+}
+
+async fn sim_create_provider(
+    State(s): State<AppState>,
+    ApiJson(p): ApiJson<NewProvider>,
+) -> SimResult<Response> {
+    let (provider_id, user) = blocking(move || {
+        s.admin
+            .create_provider_account(&p.name, &p.email, &p.user_name, &p.password)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedProvider { provider_id, user }),
+    )
+        .into_response())
 }
 
 async fn sim_stats(State(s): State<AppState>) -> Response {

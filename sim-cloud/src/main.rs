@@ -45,19 +45,34 @@ async fn main() -> anyhow::Result<()> {
         ..SimCloudConfig::default()
     })
     .await?;
+    let mut accounts = Vec::new();
     match args.seed.as_deref() {
         None => {}
         Some("demo") => {
-            seed_demo(cloud.admin())?;
+            let d = seed_demo(cloud.admin())?;
+            accounts = vec![
+                format!("provider:      {} / {}", d.provider_email, d.password),
+                format!("partner admin: {} / {}", d.autotech_admin_email, d.password),
+                format!("technician:    {} / {}", d.anna_email, d.password),
+                format!(
+                    "technician:    {} / {} (TOTP secret {})",
+                    d.ben_email, d.password, d.totp_secret
+                ),
+            ];
         }
         Some(s) if s.starts_with("bulk:") => {
             let n: usize = s["bulk:".len()..].parse()?;
             let b = seed_bulk(cloud.admin(), n)?;
             tracing::info!(technician = %b.technician_email, jobs = n, "bulk data seeded");
+            let pw = smartcontrol_sim_cloud::DEMO_PASSWORD;
+            accounts = vec![
+                format!("provider:      {} / {pw}", b.provider_email),
+                format!("technician:    {} / {pw}", b.technician_email),
+            ];
         }
         Some(other) => anyhow::bail!("unknown seed {other:?} (use demo or bulk:N)"),
     }
-    announce(&cloud.base_url())?;
+    announce(&cloud.base_url(), &accounts)?;
     tokio::signal::ctrl_c().await?;
     tracing::info!("shutting down");
     cloud.shutdown().await;
@@ -65,8 +80,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 #[allow(clippy::print_stdout)]
-fn announce(url: &str) -> std::io::Result<()> {
+fn announce(url: &str, accounts: &[String]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "sim-cloud listening on {url}")?;
+    for a in accounts {
+        writeln!(out, "  {a}")?;
+    }
     out.flush()
 }

@@ -136,6 +136,19 @@ impl SimAdmin {
         tracing::info!(secs, "simulated clock advanced");
     }
 
+    /// Seconds the simulated clock is ahead of the wall clock (negative:
+    /// behind).
+    pub fn clock_offset(&self) -> i64 {
+        self.inner.clock_offset_secs.load(Ordering::SeqCst)
+    }
+
+    /// Sets the simulated clock to `t` (it runs on from there).
+    pub fn set_clock(&self, t: DateTime<Utc>) {
+        let offset = ((t - Utc::now()).num_milliseconds() + 500).div_euclid(1000);
+        self.inner.clock_offset_secs.store(offset, Ordering::SeqCst);
+        tracing::info!(offset, now = %rfc3339(t), "simulated clock set");
+    }
+
     /// Lifetime of newly issued access tokens.
     pub fn set_access_token_ttl(&self, secs: i64) {
         self.inner

@@ -58,6 +58,58 @@ fn expires_at_ts(conn: &Db, id: &str) -> SimResult<i64> {
     )?)
 }
 
+/// Longest company display name.
+pub(crate) const MAX_DISPLAY_NAME_CHARS: usize = 100;
+
+/// Validates company settings: a JSON object whose known fields are
+/// `display_name` (1 to [`MAX_DISPLAY_NAME_CHARS`] characters, not blank),
+/// `contact_email` (an e-mail address) and `phone` (up to 30 characters of
+/// digits, spaces and `+-/()`); other fields are kept as given. Returns the
+/// trimmed display name when one is given.
+pub(crate) fn check_settings(settings: &serde_json::Value) -> SimResult<Option<String>> {
+    let obj = settings
+        .as_object()
+        .ok_or_else(|| SimError::bad_request("settings must be a JSON object"))?;
+    let text = |key: &str| -> SimResult<Option<&str>> {
+        match obj.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(SimError::bad_request(format!("{key} must be a string"))),
+        }
+    };
+    let display_name = match text("display_name")?.map(str::trim) {
+        None => None,
+        Some(n) if n.is_empty() || n.chars().count() > MAX_DISPLAY_NAME_CHARS => {
+            return Err(SimError::bad_request(format!(
+                "display_name: give the name providers see, 1 to {MAX_DISPLAY_NAME_CHARS} characters"
+            )))
+        }
+        Some(n) => Some(n.to_owned()),
+    };
+    if let Some(e) = text("contact_email")? {
+        let valid = e
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !e.contains(' '));
+        if !valid {
+            return Err(SimError::bad_request(format!(
+                "contact_email {e:?} is not an e-mail address"
+            )));
+        }
+    }
+    if let Some(p) = text("phone")? {
+        let valid = !p.trim().is_empty()
+            && p.chars().count() <= 30
+            && p.chars()
+                .all(|c| c.is_ascii_digit() || " +-/()".contains(c));
+        if !valid {
+            return Err(SimError::bad_request(format!(
+                "phone {p:?}: up to 30 characters of digits, spaces and +-/()"
+            )));
+        }
+    }
+    Ok(display_name)
+}
+
 /// Ok when the provider exists, else 404.
 fn require_provider(conn: &Db, provider_id: &str) -> SimResult<()> {
     conn.query_row(
@@ -133,6 +185,59 @@ impl SimAdmin {
             )?;
             Ok(id)
         })
+    }
+
+    /// `POST /_sim/providers`: creates a mobility provider and its first
+    /// PROVIDER user in one transaction (QA); 400 on a blank name or an
+    /// invalid e-mail or password, 409 when the e-mail is registered.
+    pub fn create_provider_account(
+        &self,
+        name: &str,
+        email: &str,
+        user_name: &str,
+        password: &str,
+    ) -> SimResult<(String, UserSummary)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(SimError::bad_request(
+                "name: give the provider's name (1 to 200 characters)",
+            ));
+        }
+        let user_name = match user_name.trim() {
+            "" => name,
+            n => n,
+        };
+        let id = new_id();
+        let now = rfc3339(self.now());
+        let user_id = self.with_tx(|tx| {
+            tx.execute(
+                "INSERT INTO providers (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![id, name, now],
+            )?;
+            insert_user(
+                tx,
+                None,
+                Some(&id),
+                Role::Provider,
+                email,
+                user_name,
+                password,
+                None,
+                &now,
+            )
+        })?;
+        tracing::info!(provider = %id, %email, "provider created");
+        Ok((
+            id.clone(),
+            UserSummary {
+                id: user_id,
+                email: email.to_owned(),
+                name: user_name.to_owned(),
+                role: Role::Provider,
+                company_id: id,
+                totp_enabled: false,
+            },
+        ))
     }
 
     /// Creates a fleet of a provider with a random signing key; returns its
@@ -301,19 +406,20 @@ impl SimAdmin {
     }
 
     /// Replaces the settings JSON (must be an object) of a service partner.
+    /// The known fields are validated (see [`check_settings`]); a
+    /// `display_name` becomes the company's name, which providers see on
+    /// their connections.
     pub fn put_company_settings(
         &self,
         company_id: &str,
         settings: &serde_json::Value,
     ) -> SimResult<serde_json::Value> {
-        if !settings.is_object() {
-            return Err(SimError::bad_request("settings must be a JSON object"));
-        }
+        let display_name = check_settings(settings)?;
         let text = serde_json::to_string(settings)?;
         self.with_db(|c| {
             let n = c.execute(
-                "UPDATE companies SET settings = ?2 WHERE id = ?1",
-                params![company_id, text],
+                "UPDATE companies SET settings = ?2, name = COALESCE(?3, name) WHERE id = ?1",
+                params![company_id, text, display_name],
             )?;
             if n == 0 {
                 return Err(SimError::not_found(format!("no company {company_id}")));

@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection as Db, OptionalExtension};
+use sha2::{Digest, Sha256};
 use smartcontrol_cloud_api::site::{normalize_plate, validate_master_data, validate_vin};
 use smartcontrol_cloud_api::work::{describe_missing, missing_work};
 use smartcontrol_cloud_api::{
@@ -389,6 +391,49 @@ fn store_report(
     Ok(())
 }
 
+/// Earliest `performed_at` accepted (RFC 3339).
+pub const PERFORMED_AT_EARLIEST: &str = "2020-01-01T00:00:00Z";
+/// How far `performed_at` may lie before the cloud's clock (an offline
+/// queue of up to a year).
+pub const PERFORMED_AT_MAX_AGE_SECS: i64 = 365 * 24 * 3600;
+/// How far `performed_at` may lie after the cloud's clock (phone clock
+/// skew).
+pub const PERFORMED_AT_MAX_AHEAD_SECS: i64 = 300;
+
+/// Checks that `performed_at` is RFC 3339 and in the accepted window
+/// around `now`; the message says what is wrong.
+fn check_performed_at(performed_at: &str, now: DateTime<Utc>) -> Result<(), String> {
+    let t = DateTime::parse_from_rfc3339(performed_at)
+        .map_err(|e| {
+            format!("performed_at {performed_at:?} is not an RFC 3339 time ({e}), e.g. 2026-05-04T10:15:00Z")
+        })?
+        .with_timezone(&Utc);
+    let earliest = DateTime::parse_from_rfc3339(PERFORMED_AT_EARLIEST)
+        .map_or(t, |e| e.with_timezone(&Utc))
+        .max(now - chrono::Duration::seconds(PERFORMED_AT_MAX_AGE_SECS));
+    let latest = now + chrono::Duration::seconds(PERFORMED_AT_MAX_AHEAD_SECS);
+    if t < earliest {
+        return Err(format!(
+            "performed_at {performed_at} is before {}: check the phone's clock",
+            rfc3339(earliest)
+        ));
+    }
+    if t > latest {
+        return Err(format!(
+            "performed_at {performed_at} is more than {PERFORMED_AT_MAX_AHEAD_SECS} s after the cloud's clock ({}): check the phone's clock",
+            rfc3339(now)
+        ));
+    }
+    Ok(())
+}
+
+/// SHA-256 (hex) of the canonical JSON of an action: what a repeated
+/// idempotency key must carry again.
+fn action_fingerprint(a: &ActionRequest) -> SimResult<String> {
+    let canonical = serde_json::to_vec(a)?;
+    Ok(super::to_hex(&Sha256::digest(&canonical)))
+}
+
 /// What the phone says it holds (query parameters of the changes feed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Held {
@@ -632,17 +677,38 @@ impl SimAdmin {
                 "at most {MAX_ACTIONS_PER_PUSH} actions per push"
             )));
         }
+        if let Some((i, a)) = req
+            .actions
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.base_version < 0)
+        {
+            return Err(SimError::bad_request(format!(
+                "actions[{i}].base_version is {}: it must be 0 or more (the job version the technician saw)",
+                a.base_version
+            )));
+        }
         let now_t = self.now();
         let now = rfc3339(now_t);
         self.with_tx(|tx| {
             let mut results = Vec::with_capacity(req.actions.len());
             let mut rejected_jobs: HashSet<&str> = HashSet::new();
             for a in &req.actions {
-                let stored: Option<String> = tx
-                    .prepare_cached("SELECT result FROM idempotency WHERE technician_id = ?1 AND key = ?2")?
-                    .query_row([&tech.id, &a.idempotency_key], |r| r.get(0))
+                let fingerprint = action_fingerprint(a)?;
+                let stored: Option<(String, Option<String>)> = tx
+                    .prepare_cached(
+                        "SELECT result, fingerprint FROM idempotency WHERE technician_id = ?1 AND key = ?2",
+                    )?
+                    .query_row([&tech.id, &a.idempotency_key], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
-                if let Some(text) = stored {
+                if let Some((text, stored_fingerprint)) = stored {
+                    if stored_fingerprint.is_some_and(|f| f != fingerprint) {
+                        return Err(SimError::idempotency_key_reused(format!(
+                            "idempotency key {:?} was already used for a different action; \
+                             nothing was applied: send each new action with a new key",
+                            a.idempotency_key
+                        )));
+                    }
                     let result: ActionResult = serde_json::from_str(&text)?;
                     if matches!(result.outcome, ActionOutcome::Rejected { .. }) {
                         rejected_jobs.insert(a.job_id.as_str());
@@ -654,6 +720,13 @@ impl SimAdmin {
                     ActionOutcome::Rejected {
                         reason: RejectReason::PrecedingActionRejected,
                         message: "an earlier action on this job in the same push was rejected".into(),
+                        job: visible_job(tx, &a.job_id, &company_id, &tech.id)?,
+                    }
+                } else if let Err(why) = check_performed_at(&a.performed_at, now_t) {
+                    rejected_jobs.insert(a.job_id.as_str());
+                    ActionOutcome::Rejected {
+                        reason: RejectReason::Invalid,
+                        message: why,
                         job: visible_job(tx, &a.job_id, &company_id, &tech.id)?,
                     }
                 } else {
@@ -675,9 +748,16 @@ impl SimAdmin {
                     outcome,
                 };
                 tx.prepare_cached(
-                    "INSERT INTO idempotency (technician_id, key, result, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO idempotency (technician_id, key, result, created_at, fingerprint) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
-                .execute(params![tech.id, a.idempotency_key, serde_json::to_string(&result)?, now])?;
+                .execute(params![
+                    tech.id,
+                    a.idempotency_key,
+                    serde_json::to_string(&result)?,
+                    now,
+                    fingerprint
+                ])?;
                 results.push(result);
             }
             Ok(PushActionsResponse { results })

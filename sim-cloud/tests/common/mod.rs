@@ -144,7 +144,7 @@ pub fn act(job_id: &str, action: Action) -> ActionRequest {
         idempotency_key: uuid::Uuid::new_v4().to_string(),
         job_id: job_id.to_owned(),
         base_version: 0,
-        performed_at: "2025-01-01T10:00:00Z".into(),
+        performed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         action,
     }
 }
