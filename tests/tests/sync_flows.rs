@@ -303,7 +303,7 @@ async fn technicians_never_see_or_touch_another_companys_jobs() {
                 idempotency_key: "forged-1".into(),
                 job_id: anna_jobs[0].clone(),
                 base_version: 1,
-                performed_at: "2026-11-23T10:00:00Z".into(),
+                performed_at: chrono::Utc::now().to_rfc3339(),
                 action: smartcontrol_cloud_api::Action::Claim,
             }],
         })
