@@ -28,8 +28,9 @@ pub const REFRESH_PATH: &str = "/api/v1/auth/refresh";
 pub const CHANGES_PATH: &str = "/api/v1/technician/changes";
 /// `POST` [`PushActionsRequest`] -> [`PushActionsResponse`].
 pub const ACTIONS_PATH: &str = "/api/v1/technician/actions";
-/// Most actions the cloud accepts in one push request.
-pub const MAX_ACTIONS_PER_PUSH: usize = 200;
+/// Most actions the cloud accepts in one push request: a day's queue of a
+/// phone that was offline (or a bulk of 1,000 claims) in one request.
+pub const MAX_ACTIONS_PER_PUSH: usize = 1_000;
 /// Most jobs the cloud returns in one page of changes.
 pub const MAX_CHANGES_PAGE: usize = 10_000;
 /// `GET` -> [`site::VehicleCatalogue`]: the vehicle model catalogue.

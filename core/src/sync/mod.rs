@@ -215,6 +215,7 @@ impl Inner {
                     })
                     .collect(),
             };
+            let body = client::push_body(&body).map_err(Error::into_public)?;
             let resp = match self
                 .authed("push", session, |token| {
                     let client = self.client.clone();
@@ -326,12 +327,20 @@ impl Inner {
                     ))
                 })
                 .map_err(Error::into_public)?;
+            // An empty device asks for a first page of 100 jobs (a screen of
+            // Available Jobs, in the store after one small answer), then
+            // for full pages: few round trips on a slow link.
+            let limit = if cursor.is_none() {
+                FIRST_PULL_PAGE
+            } else {
+                api::MAX_CHANGES_PAGE
+            };
             let page = self
                 .authed("pull", session, |token| {
                     let client = self.client.clone();
                     let cursor = cursor.clone();
                     let held = &held;
-                    async move { client.changes(&token, cursor.as_deref(), held).await }
+                    async move { client.changes(&token, cursor.as_deref(), limit, held).await }
                 })
                 .await
                 .map_err(|e| public_error(&e))?;
@@ -415,6 +424,10 @@ impl Inner {
         }
     }
 }
+
+/// Jobs in the first page of an initial sync: the first page of Available
+/// Jobs (`JobQuery::limit`'s default).
+const FIRST_PULL_PAGE: usize = 100;
 
 /// A job leaving reach with queued work: the reason its conflicts carry.
 fn removal_as_rejection(r: &RemovalReason) -> RejectReason {
