@@ -11,6 +11,12 @@
 //! [`configuration`] (the configuration bytes a job asks for). It does no
 //! I/O.
 //!
+//! Encodings: the JSON below is the wire format; HTTP may compress it.
+//! Answers are compressed with zstd or gzip when the request offers them in
+//! `Accept-Encoding`; request bodies may be sent compressed with
+//! `Content-Encoding: zstd` or `gzip` (the core pushes with zstd). Limits
+//! ([`MAX_ACTIONS_PER_PUSH`], [`MAX_CHANGES_PAGE`]) count decoded items.
+//!
 //! Forward compatibility: every enum a server may extend (`JobKind`,
 //! `JobStatus`, `CentralLockConnectionType`, ...) keeps values it does not know
 //! in an `Other(String)` variant instead of failing to parse, so a newer cloud
