@@ -345,7 +345,8 @@ impl Inner {
         .map_err(|e| public_error(&e))
     }
 
-    /// Pulls changes page by page; returns the cloud's catalogue version.
+    /// Pulls changes page by page; returns the cloud's catalogue version
+    /// when the catalogue is still to be refreshed (a pull with nothing new).
     ///
     /// While a page is applied (blocking work, off the async workers), the
     /// next one is already being fetched with the page's cursor, so a slow
@@ -381,25 +382,25 @@ impl Inner {
                 || !page.revocation_lists.is_empty();
             let apply = self.apply_page(page, me.clone());
             let next = if !has_more {
-                self.applied(report, apply.await?);
-                None
+                // The catalogue (when it changed) comes while the last page
+                // is applied.
+                let (applied, catalogue) =
+                    tokio::join!(apply, self.refresh_catalogue(session, catalogue_version));
+                self.applied(report, applied?);
+                catalogue?;
+                return Ok(None);
             } else if touches_access {
                 self.applied(report, apply.await?);
                 held = self.pull_state()?.1;
-                Some(self.fetch_page(session, Some(&next_cursor), &held).await)
+                self.fetch_page(session, Some(&next_cursor), &held).await
             } else {
                 let (applied, next) =
                     tokio::join!(apply, self.fetch_page(session, Some(&next_cursor), &held));
                 self.applied(report, applied?);
-                Some(next)
+                next
             };
-            match next {
-                None => return Ok(catalogue_version),
-                Some(next) => {
-                    page = next?;
-                    cursor = Some(next_cursor);
-                }
-            }
+            page = next?;
+            cursor = Some(next_cursor);
         }
     }
 
