@@ -11,6 +11,12 @@
 //! [`configuration`] (the configuration bytes a job asks for). It does no
 //! I/O.
 //!
+//! Encodings: the JSON below is the wire format; HTTP may compress it.
+//! Answers are compressed with zstd or gzip when the request offers them in
+//! `Accept-Encoding`; request bodies may be sent compressed with
+//! `Content-Encoding: zstd` or `gzip` (the core pushes with zstd). Limits
+//! ([`MAX_ACTIONS_PER_PUSH`], [`MAX_CHANGES_PAGE`]) count decoded items.
+//!
 //! Forward compatibility: every enum a server may extend (`JobKind`,
 //! `JobStatus`, `CentralLockConnectionType`, ...) keeps values it does not know
 //! in an `Other(String)` variant instead of failing to parse, so a newer cloud
@@ -28,8 +34,9 @@ pub const REFRESH_PATH: &str = "/api/v1/auth/refresh";
 pub const CHANGES_PATH: &str = "/api/v1/technician/changes";
 /// `POST` [`PushActionsRequest`] -> [`PushActionsResponse`].
 pub const ACTIONS_PATH: &str = "/api/v1/technician/actions";
-/// Most actions the cloud accepts in one push request.
-pub const MAX_ACTIONS_PER_PUSH: usize = 200;
+/// Most actions the cloud accepts in one push request: a day's queue of a
+/// phone that was offline (or a bulk of 1,000 claims) in one request.
+pub const MAX_ACTIONS_PER_PUSH: usize = 1_000;
 /// Most jobs the cloud returns in one page of changes.
 pub const MAX_CHANGES_PAGE: usize = 10_000;
 /// `GET` -> [`site::VehicleCatalogue`]: the vehicle model catalogue.

@@ -22,6 +22,8 @@ use smartcontrol_cloud_api::{
     CHANGES_PATH, HELD_GRANTS_PARAM, HELD_REVOCATIONS_PARAM, LOGIN_PATH, MAX_CHANGES_PAGE,
     REFRESH_PATH, VEHICLE_MODELS_PATH,
 };
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::domain::Held;
 use crate::error::{SimError, SimResult};
@@ -249,7 +251,17 @@ pub(crate) fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Bytes on the wire (phones on cellular, in garages): request bodies
+        // sent with `Content-Encoding: zstd` or `gzip` are decompressed
+        // before the handlers (and the body limit above, which counts the
+        // decompressed bytes) see them; responses are compressed with zstd
+        // or gzip when the request's `Accept-Encoding` offers one. The JSON
+        // itself is unchanged. `json_errors` sits between the two, so that
+        // a body that does not decode is an ApiError too and error bodies
+        // are compressed like any other.
+        .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
         .layer(middleware::from_fn(json_errors))
+        .layer(CompressionLayer::new().gzip(true).zstd(true))
         .layer(middleware::from_fn_with_state(
             state.stats.clone(),
             stats_layer,

@@ -475,7 +475,9 @@ async fn a_rejection_rejects_the_rest_of_that_jobs_batch() {
     applied(&results[4]);
     assert_eq!(w.cloud.job(a).unwrap().job.status, JobStatus::Assigned);
     // Too many actions.
-    let many: Vec<_> = (0..201).map(|_| act(a, Action::Claim)).collect();
+    let many: Vec<_> = (0..=smartcontrol_cloud_api::MAX_ACTIONS_PER_PUSH)
+        .map(|_| act(a, Action::Claim))
+        .collect();
     let (s, v) = w
         .call(
             Method::POST,

@@ -1,8 +1,10 @@
 //! Shared helpers of the end-to-end tests and benchmarks: a seeded
 //! sim-cloud on loopback, technician devices (a core each, with its own
-//! temporary data directory) and the simulated-BlueZ rig ([`bluez`]).
+//! temporary data directory), the simulated-BlueZ rig ([`bluez`]) and a
+//! counting, link-shaping TCP proxy ([`wire`]).
 
 pub mod bluez;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};

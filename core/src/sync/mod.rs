@@ -232,6 +232,7 @@ impl Inner {
                     })
                     .collect(),
             };
+            let body = client::push_body(&body).map_err(Error::into_public)?;
             let resp = match self
                 .authed("push", session, |token| {
                     let client = self.client.clone();
@@ -323,35 +324,62 @@ impl Inner {
         }
     }
 
-    /// Pulls changes page by page; returns the cloud's catalogue version.
+    /// What the next pull request tells the cloud: the stored cursor and
+    /// the grants and revocation lists held.
+    fn pull_state(&self) -> Result<(Option<String>, client::Held), CoreError> {
+        self.store
+            .read(|c| {
+                Ok((
+                    Store::meta_get(c, meta::CURSOR)?,
+                    client::Held {
+                        grants: Store::held_grant_ids(c)?,
+                        revocations: Store::held_revocations(c)?,
+                    },
+                ))
+            })
+            .map_err(Error::into_public)
+    }
+
+    /// One page of changes after `cursor`. An empty device asks for a first
+    /// page of 100 jobs (a screen of Available Jobs, in the store after one
+    /// small answer), then for full pages: few round trips on a slow link.
+    async fn fetch_page(
+        &self,
+        session: &mut StoredSession,
+        cursor: Option<&str>,
+        held: &client::Held,
+    ) -> Result<api::ChangesResponse, CoreError> {
+        let limit = if cursor.is_none() {
+            FIRST_PULL_PAGE
+        } else {
+            api::MAX_CHANGES_PAGE
+        };
+        self.authed("pull", session, |token| {
+            let client = self.client.clone();
+            async move { client.changes(&token, cursor, limit, held).await }
+        })
+        .await
+        .map_err(|e| public_error(&e))
+    }
+
+    /// Pulls changes page by page; returns the cloud's catalogue version
+    /// when the catalogue is still to be refreshed (a pull with nothing new).
+    ///
+    /// While a page is applied (blocking work, off the async workers), the
+    /// next one is already being fetched with the page's cursor, so a slow
+    /// link and the store work at the same time. When a page carries
+    /// grants, revoked grants or revocation lists, it is applied first and
+    /// the next request tells the cloud what is held after it, as without
+    /// the overlap.
     async fn pull(
         &self,
         session: &mut StoredSession,
         report: &mut SyncReport,
     ) -> Result<Option<i64>, CoreError> {
         let me = session.actor();
+        let (mut cursor, mut held) = self.pull_state()?;
+        let mut page = self.fetch_page(session, cursor.as_deref(), &held).await?;
         loop {
-            let (cursor, held) = self
-                .store
-                .read(|c| {
-                    Ok((
-                        Store::meta_get(c, meta::CURSOR)?,
-                        client::Held {
-                            grants: Store::held_grant_ids(c)?,
-                            revocations: Store::held_revocations(c)?,
-                        },
-                    ))
-                })
-                .map_err(Error::into_public)?;
-            let page = self
-                .authed("pull", session, |token| {
-                    let client = self.client.clone();
-                    let cursor = cursor.clone();
-                    let held = &held;
-                    async move { client.changes(&token, cursor.as_deref(), held).await }
-                })
-                .await
-                .map_err(|e| public_error(&e))?;
             let has_more = page.has_more;
             let catalogue_version = page.catalogue_version;
             if page.jobs.is_empty()
@@ -365,73 +393,110 @@ impl Inner {
             }
             report.jobs_received += page.jobs.len() as u64;
             report.jobs_removed += page.removed.len() as u64;
-            let me2 = me.clone();
-            let inner = self.store.clone();
-            // Applying up to 10,000 jobs is blocking work: keep it off the
-            // async workers.
-            let (ended, conflicts) = tokio::task::spawn_blocking(move || {
-                inner.write(|tx| {
-                    let mut ended = Vec::new();
-                    let mut conflicts = 0;
-                    for job in &page.jobs {
-                        if Store::upsert_cloud_job(tx, job, &me2)? {
-                            let why = if job.status.is_final() {
-                                job.status.to_string()
-                            } else {
-                                RemovalReason::TakenOver.to_string()
-                            };
-                            ended.push((job.id.clone(), why));
-                        }
+            let next_cursor = page.cursor.clone();
+            let touches_access = !page.grants.is_empty()
+                || !page.revoked_grants.is_empty()
+                || !page.revocation_lists.is_empty();
+            let apply = self.apply_page(page, me.clone());
+            let next = if !has_more {
+                // The catalogue (when it changed) comes while the last page
+                // is applied.
+                let (applied, catalogue) =
+                    tokio::join!(apply, self.refresh_catalogue(session, catalogue_version));
+                self.applied(report, applied?);
+                catalogue?;
+                return Ok(None);
+            } else if touches_access {
+                self.applied(report, apply.await?);
+                held = self.pull_state()?.1;
+                self.fetch_page(session, Some(&next_cursor), &held).await
+            } else {
+                let (applied, next) =
+                    tokio::join!(apply, self.fetch_page(session, Some(&next_cursor), &held));
+                self.applied(report, applied?);
+                next
+            };
+            page = next?;
+            cursor = Some(next_cursor);
+        }
+    }
+
+    /// Applies one page of changes in one transaction (cursor included);
+    /// returns the jobs whose vehicle access ended and the new conflicts.
+    async fn apply_page(
+        &self,
+        page: api::ChangesResponse,
+        me: crate::rules::Actor,
+    ) -> Result<(Vec<(String, String)>, u64), CoreError> {
+        let inner = self.store.clone();
+        // Applying up to 10,000 jobs is blocking work: keep it off the
+        // async workers.
+        tokio::task::spawn_blocking(move || {
+            inner.write(|tx| {
+                let mut ended = Vec::new();
+                let mut conflicts = 0;
+                for job in &page.jobs {
+                    if Store::upsert_cloud_job(tx, job, &me)? {
+                        let why = if job.status.is_final() {
+                            job.status.to_string()
+                        } else {
+                            RemovalReason::TakenOver.to_string()
+                        };
+                        ended.push((job.id.clone(), why));
                     }
-                    for removed in &page.removed {
-                        let reason = removal_as_rejection(&removed.reason);
-                        let message = format!("the job left your reach: {}", removed.reason);
-                        let was_mine = Store::is_my_running_job(tx, &removed.job_id, &me2)?;
-                        conflicts +=
-                            Store::job_removed(tx, &removed.job_id, &reason, &message, &me2)?;
-                        if was_mine {
-                            ended.push((removed.job_id.clone(), removed.reason.to_string()));
-                        }
+                }
+                for removed in &page.removed {
+                    let reason = removal_as_rejection(&removed.reason);
+                    let message = format!("the job left your reach: {}", removed.reason);
+                    let was_mine = Store::is_my_running_job(tx, &removed.job_id, &me)?;
+                    conflicts += Store::job_removed(tx, &removed.job_id, &reason, &message, &me)?;
+                    if was_mine {
+                        ended.push((removed.job_id.clone(), removed.reason.to_string()));
                     }
-                    // Grants the cloud no longer honours go first: a renewal
-                    // in the same page replaces them.
-                    for job_id in Store::erase_grants_by_id(tx, &page.revoked_grants)? {
-                        if !page.grants.iter().any(|g| g.job_id == job_id) {
-                            ended.push((job_id, "GRANT_REVOKED".to_owned()));
-                        }
+                }
+                // Grants the cloud no longer honours go first: a renewal
+                // in the same page replaces them.
+                for job_id in Store::erase_grants_by_id(tx, &page.revoked_grants)? {
+                    if !page.grants.iter().any(|g| g.job_id == job_id) {
+                        ended.push((job_id, "GRANT_REVOKED".to_owned()));
                     }
-                    for g in &page.grants {
-                        if Store::is_my_running_job(tx, &g.job_id, &me2)? {
-                            Store::save_grant(tx, g)?;
-                        }
+                }
+                for g in &page.grants {
+                    if Store::is_my_running_job(tx, &g.job_id, &me)? {
+                        Store::save_grant(tx, g)?;
                     }
-                    for l in &page.revocation_lists {
-                        Store::save_revocation_list(tx, l)?;
-                    }
-                    Store::meta_set(tx, meta::CURSOR, Some(&page.cursor))?;
-                    Ok((ended, conflicts))
-                })
+                }
+                for l in &page.revocation_lists {
+                    Store::save_revocation_list(tx, l)?;
+                }
+                Store::meta_set(tx, meta::CURSOR, Some(&page.cursor))?;
+                Ok((ended, conflicts))
             })
-            .await
-            .map_err(|e| CoreError::Storage {
-                detail: format!("sync worker failed: {e}"),
-            })?
-            .map_err(Error::into_public)?;
-            report.rejected += conflicts;
-            for (job_id, reason) in ended {
-                tracing::info!(job_id, reason, "vehicle access for job ended");
-                self.events.emit(Event::AccessEnded { job_id, reason });
-            }
-            self.events.emit(Event::JobsChanged { job_ids: vec![] });
-            if conflicts > 0 {
-                self.emit_counts();
-            }
-            if !has_more {
-                return Ok(catalogue_version);
-            }
+        })
+        .await
+        .map_err(|e| CoreError::Storage {
+            detail: format!("sync worker failed: {e}"),
+        })?
+        .map_err(Error::into_public)
+    }
+
+    /// Tells the UIs what an applied page changed.
+    fn applied(&self, report: &mut SyncReport, (ended, conflicts): (Vec<(String, String)>, u64)) {
+        report.rejected += conflicts;
+        for (job_id, reason) in ended {
+            tracing::info!(job_id, reason, "vehicle access for job ended");
+            self.events.emit(Event::AccessEnded { job_id, reason });
+        }
+        self.events.emit(Event::JobsChanged { job_ids: vec![] });
+        if conflicts > 0 {
+            self.emit_counts();
         }
     }
 }
+
+/// Jobs in the first page of an initial sync: the first page of Available
+/// Jobs (`JobQuery::limit`'s default).
+const FIRST_PULL_PAGE: usize = 100;
 
 /// A job leaving reach with queued work: the reason its conflicts carry.
 fn removal_as_rejection(r: &RemovalReason) -> RejectReason {
