@@ -13,7 +13,6 @@ import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.setValue
 import androidx.compose.runtime.remember
-import androidx.compose.runtime.rememberCoroutineScope
 import androidx.compose.ui.Modifier
 import com.invers.smartcontrol.SmartControl
 import com.invers.smartcontrol.SmartControlException
@@ -21,10 +20,13 @@ import com.invers.smartcontrol.ffi.BleTransport
 import com.invers.smartcontrol.ffi.SyncStatus
 import com.invers.smartcontrol.ffi.WorkflowOptions
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import androidx.compose.runtime.mutableStateOf
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
-import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
@@ -71,11 +73,34 @@ class AppState(
         if (status.value.loggedIn) startSync()
     }
 
-    fun open(screen: Screen) = _stack.update { if (it.last() == screen) it else it + screen }
-    fun back() = _stack.update { if (it.size > 1) it.dropLast(1) else it }
+    fun open(screen: Screen) = setStack(if (_stack.value.last() == screen) _stack.value else _stack.value + screen)
+    fun back() = setStack(if (_stack.value.size > 1) _stack.value.dropLast(1) else _stack.value)
     /** Back to the job list, dropping the job's screens. */
-    fun toJobs() = _stack.update { listOf(Screen.Jobs) }
-    fun toLogin() = _stack.update { listOf(Screen.Login) }
+    fun toJobs() = setStack(listOf(Screen.Jobs))
+    fun toLogin() = setStack(listOf(Screen.Login))
+
+    /** Each screen's state holder on its own child scope, kept while the screen is on the stack. */
+    private val holders = mutableMapOf<Screen, Pair<CoroutineScope, Any>>()
+
+    private fun setStack(stack: List<Screen>) = synchronized(holders) {
+        _stack.value = stack
+        holders.keys.filter { it !in stack }.forEach { holders.remove(it)?.first?.cancel() }
+    }
+
+    /** The state holder of [screen] (created on first use). */
+    fun holder(screen: Screen): Any = synchronized(holders) {
+        holders.getOrPut(screen) {
+            val child = CoroutineScope(scope.coroutineContext + SupervisorJob(scope.coroutineContext[Job]))
+            child to when (screen) {
+                Screen.Login -> LoginState(core, child)
+                Screen.Jobs -> JobsState(core, child)
+                is Screen.Job -> JobDetailState(core, child, screen.id, strings)
+                is Screen.Install -> InstallationState(core, child, screen.id, transport, workflowOptions)
+                is Screen.Complete -> CompletionState(core, child, screen.id, strings)
+                Screen.Conflicts -> ConflictsState(core, child, strings)
+            }
+        }.second
+    }
 
     fun loggedIn() {
         startSync()
@@ -155,56 +180,38 @@ fun SmartControlApp(
     }
 }
 
-/** One screen with its state holder, on a scope that lives as long as the screen is shown. */
+/** One screen with its state holder (kept in [AppState] while the screen is on the stack). */
 @Composable
 fun ScreenContent(
     app: AppState,
     screen: Screen,
     requestBle: (onResult: (granted: Boolean) -> Unit) -> Unit = { it(true) },
 ) {
-    val scope = rememberCoroutineScope()
-    val core = app.core
     when (screen) {
-        Screen.Login -> {
-            val state = remember(screen) { LoginState(core, scope) }
-            LoginScreen(state, onLoggedIn = app::loggedIn)
-        }
-        Screen.Jobs -> {
-            val state = remember(screen) { JobsState(core, scope) }
-            JobsScreen(
-                state,
-                onOpenJob = { app.open(Screen.Job(it)) },
-                onOpenConflicts = { app.open(Screen.Conflicts) },
-                onLogout = { app.logout() },
-            )
-        }
-        is Screen.Job -> {
-            val state = remember(screen) { JobDetailState(core, scope, screen.id, app.strings) }
-            JobDetailScreen(
-                state,
-                onInstall = { app.open(Screen.Install(screen.id)) },
-                onComplete = { app.open(Screen.Complete(screen.id)) },
-                onBack = app::back,
-            )
-        }
+        Screen.Login -> LoginScreen(app.holder(screen) as LoginState, onLoggedIn = app::loggedIn)
+        Screen.Jobs -> JobsScreen(
+            app.holder(screen) as JobsState,
+            onOpenJob = { app.open(Screen.Job(it)) },
+            onOpenConflicts = { app.open(Screen.Conflicts) },
+            onLogout = { app.logout() },
+        )
+        is Screen.Job -> JobDetailScreen(
+            app.holder(screen) as JobDetailState,
+            onInstall = { app.open(Screen.Install(screen.id)) },
+            onComplete = { app.open(Screen.Complete(screen.id)) },
+            onBack = app::back,
+        )
         is Screen.Install -> {
-            val state = remember(screen) { InstallationState(core, scope, screen.id, app.transport, app.workflowOptions) }
-            var denied by remember(screen) { androidx.compose.runtime.mutableStateOf(false) }
+            var denied by remember(screen) { mutableStateOf(false) }
             InstallationScreen(
-                state,
+                app.holder(screen) as InstallationState,
                 onComplete = { app.back(); app.open(Screen.Complete(screen.id)) },
                 onBack = app::back,
                 requestBle = { onResult -> requestBle { granted -> denied = !granted; onResult(granted) } },
                 bleDenied = denied,
             )
         }
-        is Screen.Complete -> {
-            val state = remember(screen) { CompletionState(core, scope, screen.id, app.strings) }
-            CompletionScreen(state, onDone = app::toJobs, onBack = app::back)
-        }
-        Screen.Conflicts -> {
-            val state = remember(screen) { ConflictsState(core, scope, app.strings) }
-            ConflictsScreen(state, onBack = app::back)
-        }
+        is Screen.Complete -> CompletionScreen(app.holder(screen) as CompletionState, onDone = app::toJobs, onBack = app::back)
+        Screen.Conflicts -> ConflictsScreen(app.holder(screen) as ConflictsState, onBack = app::back)
     }
 }
