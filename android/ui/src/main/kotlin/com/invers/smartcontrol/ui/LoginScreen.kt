@@ -18,6 +18,7 @@ import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.heading
 import androidx.compose.ui.semantics.semantics
 import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.text.input.PasswordVisualTransformation
@@ -76,7 +77,7 @@ fun LoginScreen(state: LoginState, onLoggedIn: () -> Unit) {
         Modifier.fillMaxSize().padding(24.dp),
         verticalArrangement = Arrangement.spacedBy(12.dp),
     ) {
-        SectionTitle(tr(Str.APP_NAME))
+        Text(tr(Str.APP_NAME), style = MaterialTheme.typography.headlineMedium, modifier = Modifier.semantics { heading() })
         Text(tr(Str.LOGIN_HINT), style = MaterialTheme.typography.bodyMedium)
         OutlinedTextField(
             value = ui.email,
