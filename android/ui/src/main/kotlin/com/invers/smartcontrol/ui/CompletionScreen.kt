@@ -122,13 +122,15 @@ fun CompletionScreen(state: CompletionState, onDone: () -> Unit, onBack: () -> U
                 Button(onClick = onDone, modifier = Modifier.fillMaxWidth()) { Text(tr(Str.JOBS)) }
                 return@Column
             }
-            if (detail != null) RequiredWorkList(detail.requiredWork)
-            if (detail != null && detail.vehicleTests.isNotEmpty()) {
-                SectionTitle(tr(Str.VEHICLE_TESTS))
-                TestResultsTable(detail.vehicleTests)
-            } else if (detail?.item?.vehicleTestsRequired == true) {
-                Text(tr(Str.NO_TESTS_YET))
+            // Done: one line; otherwise the checklist says what is still missing before SUCCEEDED.
+            if (detail != null) {
+                if (detail.requiredWork.done) {
+                    Text(tr(Str.REQUIRED_WORK_DONE), color = MaterialTheme.colorScheme.primary)
+                } else {
+                    RequiredWorkList(detail.requiredWork)
+                }
             }
+            if (detail?.item?.vehicleTestsRequired == true && detail.vehicleTests.isEmpty()) Text(tr(Str.NO_TESTS_YET))
 
             HorizontalDivider()
             SectionTitle(tr(Str.SUCCEEDED))
@@ -164,6 +166,12 @@ fun CompletionScreen(state: CompletionState, onDone: () -> Unit, onBack: () -> U
                 modifier = Modifier.fillMaxWidth().semantics { contentDescription = fail },
             ) { Text(fail) }
             ErrorText(ui.error)
+
+            if (detail != null && detail.vehicleTests.isNotEmpty()) {
+                HorizontalDivider()
+                SectionTitle(tr(Str.VEHICLE_TESTS))
+                TestResultsTable(detail.vehicleTests)
+            }
         }
     }
 }

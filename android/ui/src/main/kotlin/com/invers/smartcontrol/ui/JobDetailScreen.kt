@@ -227,13 +227,14 @@ fun JobDetailScreen(state: JobDetailState, onInstall: () -> Unit, onComplete: ()
                 }
             }
 
-            HorizontalDivider()
-            RequiredWorkList(d.requiredWork)
-
+            // What the provider left open comes first: it is what the technician does next on site.
             if (JobAction.ENTER_SITE_DATA in d.availableActions) {
                 HorizontalDivider()
                 SiteDataForm(state, d, busy)
             }
+
+            HorizontalDivider()
+            RequiredWorkList(d.requiredWork)
 
             HorizontalDivider()
             SectionTitle(tr(Str.SPECIFICATIONS))
@@ -302,6 +303,8 @@ private fun SiteDataForm(state: JobDetailState, detail: JobDetail, busy: Boolean
     val models by state.models.collectAsState()
     SectionTitle(tr(Str.SITE_DATA))
     if (detail.openFields.isNotEmpty()) Text(tr(Str.SITE_DATA_OPEN, detail.openFields.joinToString(", ")))
+    // The core's message names the field; shown above the form so it is in view with the fields it concerns.
+    ErrorText(error)
     OutlinedTextField(
         value = form.vin,
         onValueChange = { v -> state.edit { copy(vin = v.uppercase()) } },
@@ -363,7 +366,6 @@ private fun SiteDataForm(state: JobDetailState, detail: JobDetail, busy: Boolean
         singleLine = true,
         modifier = Modifier.fillMaxWidth(),
     )
-    ErrorText(error)
     val save = tr(Str.SAVE_SITE_DATA)
     OutlinedButton(
         onClick = state::saveSiteData,

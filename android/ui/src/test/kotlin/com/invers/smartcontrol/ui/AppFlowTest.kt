@@ -166,9 +166,9 @@ class AppFlowTest {
             rule.await(hasText("Completed: Succeeded", substring = true))
         }
         assertEquals(JobStatus.SUCCEEDED, runBlocking { sc.job(job.id) }.item.status)
-        rule.await(hasContentDescription("sync-banner", substring = true))
-        runBlocking { sc.sync() }
-        assertEquals(0L, runBlocking { sc.pendingCount() })
+        // Background sync pushes the run and the completion; the cloud then has the job as SUCCEEDED.
+        rule.waitUntil(20_000) { runBlocking { sc.pendingCount() } == 0L }
+        assertTrue(runBlocking { sc.jobs(JobQuery(view = JobView.DONE, limit = 1000u)) }.jobs.any { it.id == job.id })
     }
 
     @Test
@@ -187,7 +187,6 @@ class AppFlowTest {
         rule.click(button("Complete as FAILED"))
         rule.await(hasText(ENGLISH.get(Str.COMMENT_REQUIRED)))
         assertEquals(JobStatus.RUNNING, runBlocking { sc.job(job.id) }.item.status)
-        rule.waitUntil(15_000) { runBlocking { sc.pendingCount() } == 0L }
         rule.onNode(field(ENGLISH.get(Str.FAILURE_PROMPT))).performTextInput("Vehicle not at the site")
         rule.click(button("Complete as FAILED"))
         rule.await(hasText("Completed: Failed", substring = true))
