@@ -196,23 +196,6 @@ class AppFlowTest {
     }
 
     @Test
-    fun `logout guards unsynced work behind a dialog`() {
-        start(loggedIn = true)
-        val sc = core!!
-        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first() }
-        runBlocking { sc.claim(job.id) } // queued, not synced (no background sync here)
-        rule.click(hasClickAction() and hasText("Log out"))
-        rule.await(hasText(ENGLISH.get(Str.UNSYNCED_TITLE)))
-        rule.click(hasClickAction() and hasText(ENGLISH.get(Str.STAY)))
-        rule.waitUntil(5_000) { rule.onAllNodes(hasText(ENGLISH.get(Str.UNSYNCED_TITLE))).fetchSemanticsNodes().isEmpty() }
-        assertTrue(runBlocking { sc.status() }.loggedIn)
-        rule.click(hasClickAction() and hasText("Log out"))
-        rule.click(hasClickAction() and hasText(ENGLISH.get(Str.DISCARD_AND_LOG_OUT)))
-        rule.await(button("Sign in"))
-        assertEquals(false, runBlocking { sc.status() }.loggedIn)
-    }
-
-    @Test
     fun `offline with the cloud faulted, then syncing`() {
         val app = start(loggedIn = true)
         val sc = core!!
