@@ -46,6 +46,9 @@ android {
 
     // Explicit: the cargo-ndk output (scripts/build-android-libs), one directory per ABI.
     sourceSets["main"].jniLibs.srcDirs("src/main/jniLibs")
+    // The screens, their state holders and the strings are shared with the JVM build (android/ui, Maven),
+    // where they are compiled against Compose Multiplatform desktop and tested with createComposeRule.
+    sourceSets["main"].kotlin.srcDirs("src/main/kotlin", "../ui/src/main/kotlin")
 
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_17
@@ -54,7 +57,11 @@ android {
 }
 
 kotlin {
-    compilerOptions { jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17) }
+    compilerOptions {
+        jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17)
+        // As android/ui/pom.xml: the shared screens use TopAppBar and PullToRefreshBox.
+        freeCompilerArgs.add("-opt-in=androidx.compose.material3.ExperimentalMaterial3Api")
+    }
 }
 
 val checkNativeLibs by tasks.registering {
@@ -81,7 +88,6 @@ dependencies {
     implementation(project(":bindings-android"))
     implementation(libs.androidx.core.ktx)
     implementation(libs.androidx.activity.compose)
-    implementation(libs.androidx.navigation.compose)
     implementation(libs.androidx.lifecycle.viewmodel.compose)
     implementation(libs.androidx.lifecycle.runtime.compose)
     implementation(platform(libs.compose.bom))

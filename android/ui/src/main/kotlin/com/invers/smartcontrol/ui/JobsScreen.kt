@@ -1,5 +1,5 @@
-// JobsScreen.kt: the job lists (Available / Mine / Done) with search, provider filter and pull-to-refresh sync.
-package com.invers.smartcontrol.app.ui
+// JobsScreen.kt: the job lists (Available / Mine / Done) with search, provider filter and refresh (pull or button).
+package com.invers.smartcontrol.ui
 
 import androidx.compose.foundation.clickable
 import androidx.compose.foundation.layout.Arrangement
@@ -10,7 +10,6 @@ import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.LazyRow
 import androidx.compose.foundation.lazy.items
-import androidx.compose.material3.ExperimentalMaterial3Api
 import androidx.compose.material3.FilterChip
 import androidx.compose.material3.HorizontalDivider
 import androidx.compose.material3.ListItem
@@ -23,18 +22,19 @@ import androidx.compose.material3.TextButton
 import androidx.compose.material3.TopAppBar
 import androidx.compose.material3.pulltorefresh.PullToRefreshBox
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.semantics.Role
+import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.semantics
 import androidx.compose.ui.unit.dp
-import androidx.lifecycle.ViewModel
-import androidx.lifecycle.compose.collectAsStateWithLifecycle
-import androidx.lifecycle.viewModelScope
-import androidx.lifecycle.viewmodel.compose.viewModel
 import com.invers.smartcontrol.SmartControl
 import com.invers.smartcontrol.SmartControlException
 import com.invers.smartcontrol.ffi.JobItem
 import com.invers.smartcontrol.ffi.JobQuery
 import com.invers.smartcontrol.ffi.JobView
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.FlowPreview
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -51,10 +51,11 @@ import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
 
 /** The three lists of the technician's day, in tab order. */
-val JOB_TABS = listOf(JobView.AVAILABLE to "Available", JobView.MINE to "Mine", JobView.DONE to "Done")
+val JOB_TABS = listOf(JobView.AVAILABLE to Str.TAB_AVAILABLE, JobView.MINE to Str.TAB_MINE, JobView.DONE to Str.TAB_DONE)
 
+/** The job lists' state, on [scope]: every list is the core's query, re-read on every local change. */
 @OptIn(ExperimentalCoroutinesApi::class, FlowPreview::class)
-class JobsViewModel(private val core: SmartControl) : ViewModel() {
+class JobsState(private val core: SmartControl, private val scope: CoroutineScope) {
     val view = MutableStateFlow(JobView.AVAILABLE)
     val search = MutableStateFlow("")
     /** Provider name to filter on (the core matches id or name, case-insensitively); null: all providers. */
@@ -65,16 +66,17 @@ class JobsViewModel(private val core: SmartControl) : ViewModel() {
     private val _error = MutableStateFlow<String?>(null)
     val error: StateFlow<String?> = _error.asStateFlow()
 
-    /** The list on screen: the core's query (view, search, provider), re-read on every local change. */
     val jobs: StateFlow<List<JobItem>> =
-        combine(view, search.debounce(250), provider) { v, s, p -> JobQuery(view = v, search = s.ifBlank { null }, provider = p) }
+        combine(view, search.debounce(250), provider) { v, s, p ->
+            JobQuery(view = v, search = s.ifBlank { null }, provider = p, limit = 200u)
+        }
             .flatMapLatest { query ->
                 core.jobList(query).catch { e ->
                     _error.value = e.forTechnician()
                     emit(emptyList())
                 }
             }
-            .stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), emptyList())
+            .stateIn(scope, SharingStarted.Eagerly, emptyList())
 
     /** Providers of the jobs in the current view (for the filter chips), from the same core query without the filter. */
     val providers: StateFlow<List<String>> =
@@ -85,13 +87,13 @@ class JobsViewModel(private val core: SmartControl) : ViewModel() {
                 val chosen = provider.value
                 if (chosen != null && chosen !in names) provider.value = null
             }
-            .stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), emptyList())
+            .stateIn(scope, SharingStarted.Eagerly, emptyList())
 
-    /** Pull-to-refresh: one sync now (background sync keeps running regardless). */
+    /** Refresh: one sync now (background sync keeps running regardless). */
     fun refresh() {
         if (_refreshing.value) return
         _refreshing.value = true
-        viewModelScope.launch {
+        scope.launch {
             try {
                 core.sync()
                 _error.value = null
@@ -104,35 +106,35 @@ class JobsViewModel(private val core: SmartControl) : ViewModel() {
     }
 }
 
-@OptIn(ExperimentalMaterial3Api::class)
 @Composable
-fun JobsScreen(core: SmartControl, onOpenJob: (String) -> Unit, onOpenConflicts: () -> Unit, onLogout: () -> Unit) {
-    val vm: JobsViewModel = viewModel { JobsViewModel(core) }
-    val view by vm.view.collectAsStateWithLifecycle()
-    val search by vm.search.collectAsStateWithLifecycle()
-    val provider by vm.provider.collectAsStateWithLifecycle()
-    val providers by vm.providers.collectAsStateWithLifecycle()
-    val jobs by vm.jobs.collectAsStateWithLifecycle()
-    val refreshing by vm.refreshing.collectAsStateWithLifecycle()
-    val error by vm.error.collectAsStateWithLifecycle()
+fun JobsScreen(state: JobsState, onOpenJob: (String) -> Unit, onOpenConflicts: () -> Unit, onLogout: () -> Unit) {
+    val view by state.view.collectAsState()
+    val search by state.search.collectAsState()
+    val provider by state.provider.collectAsState()
+    val providers by state.providers.collectAsState()
+    val jobs by state.jobs.collectAsState()
+    val refreshing by state.refreshing.collectAsState()
+    val error by state.error.collectAsState()
+    val strings = LocalStrings.current
 
     Column(Modifier.fillMaxSize()) {
         TopAppBar(
-            title = { Text("Jobs") },
+            title = { Text(tr(Str.JOBS)) },
             actions = {
-                TextButton(onClick = onOpenConflicts) { Text("Conflicts") }
-                TextButton(onClick = onLogout) { Text("Log out") }
+                TextButton(onClick = state::refresh, enabled = !refreshing) { Text(tr(Str.REFRESH)) }
+                TextButton(onClick = onOpenConflicts) { Text(tr(Str.CONFLICTS)) }
+                TextButton(onClick = onLogout) { Text(tr(Str.LOG_OUT)) }
             },
         )
         PrimaryTabRow(selectedTabIndex = JOB_TABS.indexOfFirst { it.first == view }.coerceAtLeast(0)) {
             JOB_TABS.forEach { (tab, title) ->
-                Tab(selected = tab == view, onClick = { vm.view.value = tab }, text = { Text(title) })
+                Tab(selected = tab == view, onClick = { state.view.value = tab }, text = { Text(tr(title)) })
             }
         }
         OutlinedTextField(
             value = search,
-            onValueChange = { vm.search.value = it },
-            label = { Text("Search plate, VIN, name, provider, fleet") },
+            onValueChange = { state.search.value = it },
+            label = { Text(tr(Str.SEARCH)) },
             singleLine = true,
             modifier = Modifier.fillMaxWidth().padding(horizontal = 16.dp, vertical = 8.dp),
         )
@@ -141,26 +143,24 @@ fun JobsScreen(core: SmartControl, onOpenJob: (String) -> Unit, onOpenConflicts:
                 Modifier.padding(horizontal = 16.dp),
                 horizontalArrangement = Arrangement.spacedBy(8.dp),
             ) {
-                item { FilterChip(selected = provider == null, onClick = { vm.provider.value = null }, label = { Text("All providers") }) }
+                item {
+                    FilterChip(selected = provider == null, onClick = { state.provider.value = null }, label = { Text(tr(Str.ALL_PROVIDERS)) })
+                }
                 items(providers) { name ->
-                    FilterChip(selected = provider == name, onClick = { vm.provider.value = name }, label = { Text(name) })
+                    FilterChip(selected = provider == name, onClick = { state.provider.value = name }, label = { Text(name) })
                 }
             }
         }
         ErrorText(error, Modifier.padding(horizontal = 16.dp))
-        PullToRefreshBox(isRefreshing = refreshing, onRefresh = vm::refresh, modifier = Modifier.fillMaxSize()) {
-            LazyColumn(Modifier.fillMaxSize()) {
+        PullToRefreshBox(isRefreshing = refreshing, onRefresh = state::refresh, modifier = Modifier.fillMaxSize()) {
+            LazyColumn(Modifier.fillMaxSize().semantics { contentDescription = strings.get(Str.JOBS) }) {
                 if (jobs.isEmpty()) {
                     item {
-                        Text(
-                            "No jobs here. Pull down to sync.",
-                            style = MaterialTheme.typography.bodyMedium,
-                            modifier = Modifier.padding(16.dp),
-                        )
+                        Text(tr(Str.NO_JOBS), style = MaterialTheme.typography.bodyMedium, modifier = Modifier.padding(16.dp))
                     }
                 }
                 items(jobs, key = { it.id }) { job ->
-                    JobRow(job, onClick = { onOpenJob(job.id) })
+                    JobRow(job, strings, onClick = { onOpenJob(job.id) })
                     HorizontalDivider()
                 }
             }
@@ -169,25 +169,27 @@ fun JobsScreen(core: SmartControl, onOpenJob: (String) -> Unit, onOpenConflicts:
 }
 
 @Composable
-private fun JobRow(job: JobItem, onClick: () -> Unit) {
+private fun JobRow(job: JobItem, strings: Strings, onClick: () -> Unit) {
     ListItem(
-        modifier = Modifier.clickable(onClick = onClick),
+        modifier = Modifier
+            .clickable(role = Role.Button, onClickLabel = job.label, onClick = onClick)
+            .semantics { contentDescription = "${job.label}, ${job.status.label(strings)}" },
         headlineContent = { Text(job.label) },
         supportingContent = {
             Text(
                 listOfNotNull(
                     job.vehicleModel,
                     "${job.providerName} · ${job.fleetName}",
-                    job.plannedServiceDate?.let { "planned $it" },
-                    job.assigneeName?.let { "held by $it" },
+                    job.plannedServiceDate?.let { strings.get(Str.PLANNED, it) },
+                    job.assigneeName?.let { strings.get(Str.HELD_BY, it) },
                 ).joinToString("\n"),
             )
         },
         trailingContent = {
             Column {
-                Text(job.status.label(), style = MaterialTheme.typography.labelMedium)
+                Text(job.status.label(strings), style = MaterialTheme.typography.labelMedium)
                 if (job.pendingActions > 0u) {
-                    Text("waiting for sync", style = MaterialTheme.typography.labelSmall, color = MaterialTheme.colorScheme.secondary)
+                    Text(tr(Str.WAITING_FOR_SYNC), style = MaterialTheme.typography.labelSmall, color = MaterialTheme.colorScheme.secondary)
                 }
             }
         },

@@ -1,5 +1,5 @@
 // ConflictsScreen.kt: work the cloud refused, kept until the technician dismisses or re-submits it (never dropped).
-package com.invers.smartcontrol.app.ui
+package com.invers.smartcontrol.ui
 
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
@@ -10,24 +10,23 @@ import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
 import androidx.compose.material3.Card
-import androidx.compose.material3.ExperimentalMaterial3Api
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.material3.TopAppBar
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.semantics
 import androidx.compose.ui.unit.dp
-import androidx.lifecycle.ViewModel
-import androidx.lifecycle.compose.collectAsStateWithLifecycle
-import androidx.lifecycle.viewModelScope
-import androidx.lifecycle.viewmodel.compose.viewModel
 import com.invers.smartcontrol.SmartControl
 import com.invers.smartcontrol.SmartControlException
 import com.invers.smartcontrol.ffi.Conflict
 import com.invers.smartcontrol.ffi.CoreEvent
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.SharingStarted
 import kotlinx.coroutines.flow.StateFlow
@@ -38,7 +37,8 @@ import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
 
-class ConflictsViewModel(private val core: SmartControl) : ViewModel() {
+/** Open conflicts' state, on [scope]. */
+class ConflictsState(private val core: SmartControl, private val scope: CoroutineScope, private val strings: Strings) {
     private val _message = MutableStateFlow<String?>(null)
     val message: StateFlow<String?> = _message.asStateFlow()
 
@@ -50,19 +50,19 @@ class ConflictsViewModel(private val core: SmartControl) : ViewModel() {
             _message.value = e.forTechnician()
             emit(emptyList())
         }
-        .stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), emptyList())
+        .stateIn(scope, SharingStarted.Eagerly, emptyList())
 
     /** The technician has seen the refused work. */
-    fun dismiss(conflict: Conflict) = act { core.dismissConflict(conflict.id); "Dismissed." }
+    fun dismiss(conflict: Conflict) = act { core.dismissConflict(conflict.id); strings.get(Str.DISMISSED) }
 
     /** Queues the refused action again against the job as it is now (the core may refuse it again, with a reason). */
     fun resubmit(conflict: Conflict) = act {
         val queued = core.resubmitConflict(conflict.id)
-        "Queued again: ${queued.action} (${queued.pendingActions} waiting for sync)."
+        strings.get(Str.QUEUED_AGAIN, queued.action, queued.pendingActions.toLong())
     }
 
     private fun act(block: suspend () -> String) {
-        viewModelScope.launch {
+        scope.launch {
             _message.value = try {
                 block()
             } catch (e: SmartControlException) {
@@ -72,49 +72,53 @@ class ConflictsViewModel(private val core: SmartControl) : ViewModel() {
     }
 }
 
-@OptIn(ExperimentalMaterial3Api::class)
 @Composable
-fun ConflictsScreen(core: SmartControl, onBack: () -> Unit) {
-    val vm: ConflictsViewModel = viewModel { ConflictsViewModel(core) }
-    val conflicts by vm.conflicts.collectAsStateWithLifecycle()
-    val message by vm.message.collectAsStateWithLifecycle()
+fun ConflictsScreen(state: ConflictsState, onBack: () -> Unit) {
+    val conflicts by state.conflicts.collectAsState()
+    val message by state.message.collectAsState()
 
     Column(Modifier.fillMaxSize()) {
         TopAppBar(
-            title = { Text("Conflicts") },
-            navigationIcon = { TextButton(onClick = onBack) { Text("Back") } },
+            title = { Text(tr(Str.CONFLICTS)) },
+            navigationIcon = { TextButton(onClick = onBack) { Text(tr(Str.BACK)) } },
         )
         message?.let { Text(it, modifier = Modifier.padding(horizontal = 16.dp)) }
         LazyColumn(
             Modifier.fillMaxSize().padding(16.dp),
             verticalArrangement = Arrangement.spacedBy(12.dp),
         ) {
-            if (conflicts.isEmpty()) item { Text("No conflicts: everything you did reached the cloud or is waiting for sync.") }
-            items(conflicts, key = { it.id }) { c -> ConflictCard(c, onDismiss = { vm.dismiss(c) }, onResubmit = { vm.resubmit(c) }) }
+            if (conflicts.isEmpty()) item { Text(tr(Str.NO_CONFLICTS)) }
+            items(conflicts, key = { it.id }) { c -> ConflictCard(c, onDismiss = { state.dismiss(c) }, onResubmit = { state.resubmit(c) }) }
         }
     }
 }
 
 @Composable
 private fun ConflictCard(c: Conflict, onDismiss: () -> Unit, onResubmit: () -> Unit) {
+    val strings = LocalStrings.current
     Card(Modifier.fillMaxWidth()) {
         Column(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(4.dp)) {
-            Text("${c.jobLabel}: ${c.action} refused", style = MaterialTheme.typography.titleMedium)
-            Text("Reason: ${c.reason}")
+            Text(strings.get(Str.CONFLICT_REFUSED, c.jobLabel, c.action), style = MaterialTheme.typography.titleMedium)
+            Text(strings.get(Str.REASON, c.reason))
             Text(c.message)
             Text(
-                "On the cloud now: " + (c.serverStatus?.label() ?: "no longer visible to you") +
-                    (c.serverAssigneeName?.let { ", held by $it" } ?: ""),
+                strings.get(
+                    Str.ON_CLOUD_NOW,
+                    (c.serverStatus?.label(strings) ?: strings.get(Str.NOT_VISIBLE)) +
+                        (c.serverAssigneeName?.let { ", " + strings.get(Str.HELD_BY, it) } ?: ""),
+                ),
             )
-            c.comment?.let { Text("Your comment: $it") }
+            c.comment?.let { Text(strings.get(Str.YOUR_COMMENT, it)) }
             if (c.vehicleTests.isNotEmpty()) {
-                Text("Your vehicle tests", style = MaterialTheme.typography.titleSmall)
+                Text(tr(Str.YOUR_TESTS), style = MaterialTheme.typography.titleSmall)
                 TestResultsTable(c.vehicleTests)
             }
-            Text("Refused at ${c.createdAt}", style = MaterialTheme.typography.bodySmall)
+            Text(strings.get(Str.REFUSED_AT, c.createdAt), style = MaterialTheme.typography.bodySmall)
             Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-                OutlinedButton(onClick = onDismiss) { Text("Dismiss") }
-                OutlinedButton(onClick = onResubmit) { Text("Resubmit") }
+                val dismiss = "${strings.get(Str.DISMISS)} ${c.jobLabel}"
+                val resubmit = "${strings.get(Str.RESUBMIT)} ${c.jobLabel}"
+                OutlinedButton(onClick = onDismiss, modifier = Modifier.semantics { contentDescription = dismiss }) { Text(tr(Str.DISMISS)) }
+                OutlinedButton(onClick = onResubmit, modifier = Modifier.semantics { contentDescription = resubmit }) { Text(tr(Str.RESUBMIT)) }
             }
         }
     }

@@ -1,5 +1,5 @@
 // LoginScreen.kt: sign-in (email, password, and the 6-digit code once the core says the account needs one).
-package com.invers.smartcontrol.app.ui
+package com.invers.smartcontrol.ui
 
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
@@ -14,17 +14,18 @@ import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.heading
+import androidx.compose.ui.semantics.semantics
 import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.text.input.PasswordVisualTransformation
 import androidx.compose.ui.unit.dp
-import androidx.lifecycle.ViewModel
-import androidx.lifecycle.compose.collectAsStateWithLifecycle
-import androidx.lifecycle.viewModelScope
-import androidx.lifecycle.viewmodel.compose.viewModel
 import com.invers.smartcontrol.SmartControl
 import com.invers.smartcontrol.SmartControlException
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -43,7 +44,8 @@ data class LoginUi(
     val done: Boolean = false,
 )
 
-class LoginViewModel(private val core: SmartControl) : ViewModel() {
+/** The login form's state, on [scope]. */
+class LoginState(private val core: SmartControl, private val scope: CoroutineScope) {
     private val _ui = MutableStateFlow(LoginUi())
     val ui: StateFlow<LoginUi> = _ui.asStateFlow()
 
@@ -53,7 +55,7 @@ class LoginViewModel(private val core: SmartControl) : ViewModel() {
         val form = _ui.value
         if (form.busy) return
         _ui.update { it.copy(busy = true, error = null) }
-        viewModelScope.launch {
+        scope.launch {
             try {
                 core.login(form.email.trim(), form.password, form.totp.trim().ifEmpty { null })
                 _ui.update { it.copy(busy = false, done = true) }
@@ -68,28 +70,27 @@ class LoginViewModel(private val core: SmartControl) : ViewModel() {
 }
 
 @Composable
-fun LoginScreen(core: SmartControl, onLoggedIn: () -> Unit) {
-    val vm: LoginViewModel = viewModel { LoginViewModel(core) }
-    val ui by vm.ui.collectAsStateWithLifecycle()
+fun LoginScreen(state: LoginState, onLoggedIn: () -> Unit) {
+    val ui by state.ui.collectAsState()
     LaunchedEffect(ui.done) { if (ui.done) onLoggedIn() }
     Column(
         Modifier.fillMaxSize().padding(24.dp),
         verticalArrangement = Arrangement.spacedBy(12.dp),
     ) {
-        Text("SmartControl", style = MaterialTheme.typography.headlineMedium)
-        Text("Sign in with your technician account", style = MaterialTheme.typography.bodyMedium)
+        Text(tr(Str.APP_NAME), style = MaterialTheme.typography.headlineMedium, modifier = Modifier.semantics { heading() })
+        Text(tr(Str.LOGIN_HINT), style = MaterialTheme.typography.bodyMedium)
         OutlinedTextField(
             value = ui.email,
-            onValueChange = { v -> vm.edit { copy(email = v) } },
-            label = { Text("Email") },
+            onValueChange = { v -> state.edit { copy(email = v) } },
+            label = { Text(tr(Str.EMAIL)) },
             singleLine = true,
             keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Email),
             modifier = Modifier.fillMaxWidth(),
         )
         OutlinedTextField(
             value = ui.password,
-            onValueChange = { v -> vm.edit { copy(password = v) } },
-            label = { Text("Password") },
+            onValueChange = { v -> state.edit { copy(password = v) } },
+            label = { Text(tr(Str.PASSWORD)) },
             singleLine = true,
             visualTransformation = PasswordVisualTransformation(),
             keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password),
@@ -98,20 +99,21 @@ fun LoginScreen(core: SmartControl, onLoggedIn: () -> Unit) {
         if (ui.totpRequired) {
             OutlinedTextField(
                 value = ui.totp,
-                onValueChange = { v -> vm.edit { copy(totp = v.filter(Char::isDigit).take(6)) } },
-                label = { Text("6-digit code from your authenticator app") },
+                onValueChange = { v -> state.edit { copy(totp = v.filter(Char::isDigit).take(6)) } },
+                label = { Text(tr(Str.TOTP)) },
                 singleLine = true,
                 keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.NumberPassword),
                 modifier = Modifier.fillMaxWidth(),
             )
         }
         ErrorText(ui.error)
+        val signIn = tr(Str.SIGN_IN)
         Button(
-            onClick = vm::submit,
+            onClick = state::submit,
             enabled = !ui.busy && ui.email.isNotBlank() && ui.password.isNotEmpty(),
-            modifier = Modifier.fillMaxWidth(),
+            modifier = Modifier.fillMaxWidth().semantics { contentDescription = signIn },
         ) {
-            if (ui.busy) CircularProgressIndicator(Modifier.padding(2.dp)) else Text("Sign in")
+            if (ui.busy) CircularProgressIndicator(Modifier.padding(2.dp)) else Text(signIn)
         }
     }
 }
