@@ -10,9 +10,13 @@
 //! * [`PrivateBus`] runs a private `dbus-daemon` for tests;
 //! * [`SimDeviceProcess`] runs `sim-device --bluez` as a child process.
 
+mod adapter;
 mod bus;
-mod objects;
+mod device;
+mod gatt;
+mod manager;
 mod process;
+mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,7 +33,7 @@ pub use process::{
     locate_sim_device_binary, SimDeviceProcess, DEVICE_PREFIX, READY_PREFIX, SERVING_PREFIX,
 };
 
-use objects::Shared;
+use state::Shared;
 
 /// The well-known name the simulated service owns.
 pub const BLUEZ_NAME: &str = "org.bluez";
@@ -143,7 +147,7 @@ impl BluezSim {
         if reply != zbus::fdo::RequestNameReply::PrimaryOwner {
             return Err(BluezError::NameTaken(bus_address.to_owned()));
         }
-        let ticker = tokio::spawn(objects::discovery_ticker(Arc::downgrade(&shared)));
+        let ticker = tokio::spawn(adapter::discovery_ticker(Arc::downgrade(&shared)));
         tracing::info!(bus = %bus_address, "simulated BlueZ serving org.bluez");
         Ok(BluezSim { shared, ticker })
     }
