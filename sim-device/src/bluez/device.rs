@@ -92,6 +92,8 @@ impl Shared {
                 notify_value: Vec::new(),
                 identity_value: identity,
                 pump: None,
+                write_io: None,
+                notify_io: None,
             });
             generation
         };
@@ -235,6 +237,14 @@ impl Shared {
             let Some(link) = d.link.as_mut().filter(|l| l.generation == generation) else {
                 return;
             };
+            if let Some(io) = link.notify_io.as_ref() {
+                // An acquired notify socket gets every notification as one
+                // packet, instead of PropertiesChanged(Value) (notify_io_cb).
+                if let Err(e) = io.sock.try_send(&frame) {
+                    tracing::debug!(%serial, error = %e, "notification not sent on the acquired socket");
+                }
+                return;
+            }
             if !link.notifying {
                 tracing::debug!(%serial, "notification dropped: notifications not enabled");
                 return;

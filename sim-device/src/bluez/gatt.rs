@@ -4,9 +4,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
+use smartcontrol_ble::transport::ATT_MAX_VALUE_LEN;
 use smartcontrol_ble::uuids::{
     IDENTITY_CHAR_UUID, NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID,
 };
+use socket2::{Domain, Socket, Type};
+use tokio::net::UnixDatagram;
 use zbus::{interface, OwnedObjectPath, OwnedVariant, Variant};
 
 use super::state::*;
@@ -94,11 +97,6 @@ impl GattService {
     fn includes(&self) -> Vec<OwnedObjectPath> {
         Vec::new()
     }
-
-    #[zbus(property)]
-    fn handle(&self) -> u16 {
-        SERVICE_HANDLE
-    }
 }
 
 /// Parsed ReadValue/WriteValue options.
@@ -150,27 +148,202 @@ impl GattChar {
         if self.kind != CharKind::Notify {
             return Err(BluezErr::NotSupported("Operation is not supported".into()));
         }
-        let changed = {
+        let (changed, released) = {
             let mut st = sh.state();
             let link = st
                 .devices
                 .get_mut(&self.serial)
                 .and_then(|d| d.link.as_mut())
                 .ok_or_else(|| BluezErr::NotConnected("Not connected".into()))?;
-            let changed = link.notifying != on;
-            link.notifying = on;
-            changed
+            if link.notify_io.is_some() {
+                if on {
+                    return Err(BluezErr::NotPermitted("Notify acquired".into()));
+                }
+                // StopNotify closes an acquired notify socket (destroy_sock).
+                (false, link.notify_io.take())
+            } else {
+                let changed = link.notifying != on;
+                link.notifying = on;
+                (changed, None)
+            }
         };
+        let path = char_path(&self.device, self.kind);
         if changed {
             emit_changed(
                 &sh.conn,
-                &char_path(&self.device, self.kind),
+                &path,
                 CHAR_IFACE,
                 vec![("Notifying", Variant::from(on))],
             )
             .await;
         }
+        if released.is_some() {
+            emit_changed(
+                &sh.conn,
+                &path,
+                CHAR_IFACE,
+                vec![("NotifyAcquired", Variant::from(false))],
+            )
+            .await;
+        }
         Ok(())
+    }
+
+    /// AcquireWrite (`write`) or AcquireNotify, as gatt-client.c's
+    /// `create_sock`: a SOCK_SEQPACKET pair, one end returned with the MTU.
+    async fn acquire(&self, write: bool) -> Result<(zbus::OwnedFd, u16), BluezErr> {
+        let sh = self.sh()?;
+        let failed = |e: std::io::Error| BluezErr::Failed(e.to_string());
+        let (ours, theirs) =
+            Socket::pair(Domain::UNIX, Type::SEQPACKET.cloexec(), None).map_err(failed)?;
+        // A SOCK_SEQPACKET socket served as a datagram socket: one packet
+        // per recv/send, and recv answers 0 once the client closed its end.
+        let ours = std::os::unix::net::UnixDatagram::from(std::os::fd::OwnedFd::from(ours));
+        ours.set_nonblocking(true).map_err(failed)?;
+        let sock = Arc::new(UnixDatagram::from_std(ours).map_err(failed)?);
+        let mtu = {
+            let mut st = sh.state();
+            st.generation += 1;
+            let id = st.generation;
+            let link = st
+                .devices
+                .get_mut(&self.serial)
+                .and_then(|d| d.link.as_mut())
+                .ok_or_else(|| BluezErr::Failed("Not connected".into()))?;
+            if write {
+                if link.write_io.is_some() {
+                    return Err(BluezErr::NotPermitted("Write acquired".into()));
+                }
+                if self.kind != CharKind::Write {
+                    return Err(BluezErr::NotSupported("Operation is not supported".into()));
+                }
+            } else {
+                if link.notify_io.is_some() {
+                    return Err(BluezErr::NotPermitted("Notify acquired".into()));
+                }
+                // Each characteristic has one notify session at a time.
+                if link.notifying {
+                    return Err(BluezErr::InProgress("In Progress".into()));
+                }
+                if self.kind != CharKind::Notify {
+                    return Err(BluezErr::NotSupported("Operation is not supported".into()));
+                }
+            }
+            let task = tokio::spawn(serve_acquired(
+                self.shared.clone(),
+                self.serial.clone(),
+                self.device.clone(),
+                id,
+                write,
+                sock.clone(),
+            ));
+            let io = Some(AcquiredIo { id, sock, task });
+            if write {
+                link.write_io = io;
+            } else {
+                link.notify_io = io;
+            }
+            link.mtu
+        };
+        emit_changed(
+            &sh.conn,
+            &char_path(&self.device, self.kind),
+            CHAR_IFACE,
+            vec![(acquired_prop(write), Variant::from(true))],
+        )
+        .await;
+        tracing::debug!(serial = %self.serial, write, mtu, "characteristic acquired");
+        Ok((zbus::OwnedFd::from(std::os::fd::OwnedFd::from(theirs)), mtu))
+    }
+}
+
+fn acquired_prop(write: bool) -> &'static str {
+    if write {
+        "WriteAcquired"
+    } else {
+        "NotifyAcquired"
+    }
+}
+
+/// Serves our end of an acquired socket: each packet the client sends on an
+/// acquired write socket is one Write Without Response (`sock_read`); when
+/// the client closes its end (`sock_hup`) the lock is released and
+/// WriteAcquired/NotifyAcquired turn false.
+async fn serve_acquired(
+    shared: Weak<Shared>,
+    serial: String,
+    device: String,
+    id: u64,
+    write: bool,
+    sock: Arc<UnixDatagram>,
+) {
+    let mut buf = [0u8; ATT_MAX_VALUE_LEN];
+    loop {
+        let n = match sock.recv(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(%serial, error = %e, "acquired socket failed");
+                break;
+            }
+        };
+        if !write {
+            continue;
+        }
+        let Some(sh) = shared.upgrade() else { return };
+        let Some((writer, mtu)) = sh.link_field(&serial, |l| (l.writer.clone(), l.mtu)) else {
+            break;
+        };
+        let frame = &buf[..n];
+        if frame.len() > usize::from(mtu).saturating_sub(3) {
+            // bt_gatt_client_write_without_response refuses it; bluetoothd
+            // drops the packet.
+            tracing::debug!(%serial, len = n, mtu, "acquired write longer than MTU - 3 dropped");
+            continue;
+        }
+        let mut w = writer.lock().await;
+        if let Err(e) = w.write(frame).await {
+            tracing::debug!(%serial, error = %e, "acquired write failed");
+        }
+        drop(w);
+    }
+    let Some(sh) = shared.upgrade() else { return };
+    let released = {
+        let mut st = sh.state();
+        st.devices
+            .get_mut(&serial)
+            .and_then(|d| d.link.as_mut())
+            .and_then(|l| {
+                let slot = if write {
+                    &mut l.write_io
+                } else {
+                    &mut l.notify_io
+                };
+                if slot.as_ref().is_some_and(|io| io.id == id) {
+                    slot.take()
+                } else {
+                    None
+                }
+            })
+    };
+    if let Some(io) = released {
+        emit_changed(
+            &sh.conn,
+            &char_path(
+                &device,
+                if write {
+                    CharKind::Write
+                } else {
+                    CharKind::Notify
+                },
+            ),
+            CHAR_IFACE,
+            vec![(acquired_prop(write), Variant::from(false))],
+        )
+        .await;
+        tracing::debug!(%serial, write, "acquired socket closed by the client");
+        // Dropping it aborts this very task, which ends here anyway.
+        drop(io);
     }
 }
 
@@ -218,8 +391,11 @@ impl GattChar {
         if self.kind != CharKind::Write {
             return Err(BluezErr::NotPermitted("Write not permitted".into()));
         }
-        match opts.write_type.as_deref() {
-            None | Some("command") | Some("request") => {}
+        let long_ok = match opts.write_type.as_deref() {
+            // No type: the characteristic has "write", so a write request
+            // (a long write when longer than MTU - 3), as bluetoothd picks.
+            None | Some("request") => true,
+            Some("command") => false,
             Some("reliable") => {
                 return Err(BluezErr::NotSupported("Operation is not supported".into()))
             }
@@ -228,24 +404,34 @@ impl GattChar {
                     "Invalid arguments in method call: type {other}"
                 )))
             }
-        }
+        };
         if opts.offset != 0 {
             return Err(BluezErr::InvalidOffset("Invalid offset".into()));
         }
-        let Some((writer, mtu)) = self.link(|l| (l.writer.clone(), l.mtu)) else {
+        let Some((writer, mtu, acquired)) =
+            self.link(|l| (l.writer.clone(), l.mtu, l.write_io.is_some()))
+        else {
             return Err(BluezErr::NotConnected("Not connected".into()));
         };
-        let max = usize::from(mtu).saturating_sub(3);
-        if value.len() > max {
-            return Err(BluezErr::InvalidValueLength(format!(
-                "Invalid Length: {} bytes, the link carries at most MTU - 3 = {max}",
-                value.len()
-            )));
+        if acquired {
+            return Err(BluezErr::NotPermitted("Write acquired".into()));
         }
+        let max = usize::from(mtu).saturating_sub(3);
         let mut w = writer.lock().await;
-        w.write(&value)
-            .await
-            .map_err(|e| BluezErr::NotConnected(format!("Not connected: {e}")))
+        let sent = if value.len() <= max {
+            w.write(&value).await
+        } else if !long_ok {
+            // bt_gatt_client_write_without_response cannot send it.
+            return Err(BluezErr::Failed("Failed to initiate write".into()));
+        } else if value.len() > ATT_MAX_VALUE_LEN {
+            // The server's answer to the Execute Write: Invalid Attribute
+            // Value Length, which bluetoothd reports as InvalidArguments.
+            return Err(BluezErr::InvalidArguments("Invalid Length".into()));
+        } else {
+            // Prepare Write requests, then Execute Write.
+            w.write_long(&value).await
+        };
+        sent.map_err(|e| BluezErr::NotConnected(format!("Not connected: {e}")))
     }
 
     async fn start_notify(&self) -> Result<(), BluezErr> {
@@ -256,15 +442,18 @@ impl GattChar {
         self.set_notifying(false).await
     }
 
-    async fn acquire_write(&self, _options: HashMap<String, OwnedVariant>) -> Result<(), BluezErr> {
-        Err(BluezErr::NotSupported("Operation is not supported".into()))
+    async fn acquire_write(
+        &self,
+        _options: HashMap<String, OwnedVariant>,
+    ) -> Result<(zbus::OwnedFd, u16), BluezErr> {
+        self.acquire(true).await
     }
 
     async fn acquire_notify(
         &self,
         _options: HashMap<String, OwnedVariant>,
-    ) -> Result<(), BluezErr> {
-        Err(BluezErr::NotSupported("Operation is not supported".into()))
+    ) -> Result<(zbus::OwnedFd, u16), BluezErr> {
+        self.acquire(false).await
     }
 
     #[zbus(property, name = "UUID")]
@@ -303,8 +492,13 @@ impl GattChar {
     }
 
     #[zbus(property)]
-    fn handle(&self) -> u16 {
-        self.kind.handle() + 1
+    fn write_acquired(&self) -> bool {
+        self.link(|l| l.write_io.is_some()).unwrap_or(false)
+    }
+
+    #[zbus(property)]
+    fn notify_acquired(&self) -> bool {
+        self.link(|l| l.notify_io.is_some()).unwrap_or(false)
     }
 }
 
@@ -353,18 +547,8 @@ impl GattDesc {
         let on = self
             .shared
             .upgrade()
-            .and_then(|s| s.link_field(&self.serial, |l| l.notifying))
+            .and_then(|s| s.link_field(&self.serial, |l| l.notifying || l.notify_io.is_some()))
             .unwrap_or(false);
         vec![u8::from(on), 0]
-    }
-
-    #[zbus(property)]
-    fn flags(&self) -> Vec<String> {
-        vec!["read".into(), "write".into()]
-    }
-
-    #[zbus(property)]
-    fn handle(&self) -> u16 {
-        CCCD_HANDLE
     }
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use smartcontrol_ble::transport::FrameWriter;
 use smartcontrol_ble::uuids::SERVICE_UUID;
+use tokio::net::UnixDatagram;
 use tokio::task::JoinHandle;
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
@@ -125,6 +126,25 @@ pub(super) struct Link {
     pub(super) notify_value: Vec<u8>,
     pub(super) identity_value: Vec<u8>,
     pub(super) pump: Option<JoinHandle<()>>,
+    /// The socket of an AcquireWrite, while the client holds it.
+    pub(super) write_io: Option<AcquiredIo>,
+    /// The socket of an AcquireNotify, while the client holds it.
+    pub(super) notify_io: Option<AcquiredIo>,
+}
+
+/// A socket handed out by AcquireWrite/AcquireNotify (gatt-client.c's
+/// `struct sock_io`): our end of the pair and the task serving it. Dropping
+/// it (release, teardown) ends the task and closes our end.
+pub(super) struct AcquiredIo {
+    pub(super) id: u64,
+    pub(super) sock: Arc<UnixDatagram>,
+    pub(super) task: JoinHandle<()>,
+}
+
+impl Drop for AcquiredIo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 pub(super) struct DevState {
