@@ -13,6 +13,9 @@ use super::device::Device;
 use super::state::*;
 use super::ADAPTER_PATH;
 
+/// How long after the StartDiscovery reply the first reports arrive.
+const FIRST_REPORT_DELAY: Duration = Duration::from_millis(20);
+
 impl Shared {
     pub(super) fn matches_filter(filter: &Filter, rssi: i16) -> bool {
         if filter.transport == "bredr" {
@@ -26,10 +29,15 @@ impl Shared {
         filter.uuids.is_empty() || filter.uuids.iter().any(|u| *u == SERVICE_UUID.to_string())
     }
 
-    /// Re-read the world while discovering: export new matching devices,
-    /// announce changed advertisements (every exported device's RSSI and
-    /// service data when `announce_all`), remove devices gone out of range.
-    pub(crate) async fn refresh(&self, announce_all: bool) {
+    /// One round of advertising reports while discovering (adapter.c's
+    /// `update_found_devices`): every device of the world in range reports,
+    /// with an RSSI that varies by a few dBm. New matching devices are
+    /// exported (InterfacesAdded); under a discovery filter every report
+    /// refreshes RSSI (`device_set_rssi_with_delta(dev, rssi, 0)`), without
+    /// one only changes of 8 dBm or more do; ServiceData is announced when it
+    /// changes (every report with DuplicateData). Devices gone from the world
+    /// disappear unless connected.
+    pub(crate) async fn refresh(&self) {
         let _tree = self.tree.lock().await;
         if self.state().discovering.is_empty() {
             return;
@@ -40,24 +48,33 @@ impl Shared {
             present.insert(serial.clone());
             let adv = dev.advertisement().await;
             let bytes = adv.data.encode();
-            let rssi = adv.rssi.unwrap_or(DEFAULT_RSSI);
-            let (export, announce, path) = {
+            let (export, props, path) = {
                 let mut st = self.state();
+                let jitter = st.next_jitter();
+                let rssi = adv.rssi.unwrap_or(DEFAULT_RSSI).saturating_add(jitter);
                 let filter = st.filter.clone();
+                let filtered = st.filtered;
+                if !Self::matches_filter(&filter, rssi) {
+                    continue;
+                }
                 let d = st
                     .devices
                     .entry(serial.clone())
                     .or_insert_with(|| DevState::new(&serial));
-                let changed = d.service_data != bytes || d.rssi != rssi;
-                d.service_data = bytes.clone();
-                d.rssi = rssi;
-                if d.exported {
-                    (false, changed || announce_all, d.path.clone())
-                } else if Self::matches_filter(&filter, rssi) {
-                    (true, false, d.path.clone())
-                } else {
-                    (false, false, d.path.clone())
+                let mut props: Vec<(&'static str, Variant<'static>)> = Vec::new();
+                let rssi_report = match d.rssi {
+                    None => true,
+                    Some(old) => filtered || (i32::from(old) - i32::from(rssi)).abs() >= 8,
+                };
+                if rssi_report {
+                    d.rssi = Some(rssi);
+                    props.push(("RSSI", Variant::from(rssi)));
                 }
+                if d.service_data != bytes || filter.duplicate_data {
+                    d.service_data = bytes.clone();
+                    props.push(("ServiceData", Variant::from(service_data_variant(&bytes))));
+                }
+                (!d.exported, props, d.path.clone())
             };
             if export {
                 let r = self
@@ -80,17 +97,8 @@ impl Shared {
                     }
                     Err(e) => tracing::warn!(%serial, error = %e, "cannot export device"),
                 }
-            } else if announce {
-                emit_changed(
-                    &self.conn,
-                    &path,
-                    DEVICE_IFACE,
-                    vec![
-                        ("RSSI", Variant::from(rssi)),
-                        ("ServiceData", Variant::from(service_data_variant(&bytes))),
-                    ],
-                )
-                .await;
+            } else if !props.is_empty() {
+                emit_changed(&self.conn, &path, DEVICE_IFACE, props).await;
             }
         }
         // Devices taken out of range disappear unless connected.
@@ -108,6 +116,32 @@ impl Shared {
                 .remove::<Device, _>(path.as_str())
                 .await;
             self.state().devices.remove(&serial);
+        }
+    }
+
+    /// Discovery stopped: every device's RSSI is invalidated (adapter.c's
+    /// `invalidate_rssi_and_tx_power`: the property no longer exists).
+    pub(super) async fn invalidate_rssi(&self) {
+        let paths: Vec<String> = {
+            let mut st = self.state();
+            st.devices
+                .values_mut()
+                .filter(|d| d.rssi.is_some())
+                .map(|d| {
+                    d.rssi = None;
+                    d.path.clone()
+                })
+                .collect()
+        };
+        let exported: BTreeSet<String> = self
+            .state()
+            .devices
+            .values()
+            .filter(|d| d.exported)
+            .map(|d| d.path.clone())
+            .collect();
+        for path in paths.into_iter().filter(|p| exported.contains(p)) {
+            emit_invalidated(&self.conn, &path, DEVICE_IFACE, &["RSSI"]).await;
         }
     }
 
@@ -151,6 +185,7 @@ impl Shared {
                 vec![("Discovering", Variant::from(false))],
             )
             .await;
+            self.invalidate_rssi().await;
         }
     }
 
@@ -180,7 +215,16 @@ impl Shared {
             .await;
         }
         if on {
-            self.refresh(true).await;
+            // Advertising reports arrive after the reply, as from the
+            // controller; the ticker repeats them every scan interval.
+            if let Some(sh) = self.me.upgrade() {
+                tokio::spawn(async move {
+                    tokio::time::sleep(FIRST_REPORT_DELAY).await;
+                    sh.refresh().await;
+                });
+            }
+        } else if before && !after {
+            self.invalidate_rssi().await;
         }
         Ok(())
     }
@@ -216,7 +260,7 @@ pub(crate) async fn discovery_ticker(shared: Weak<Shared>) {
         if tick % 4 == 0 {
             sh.prune_discovery_clients().await;
         }
-        sh.refresh(false).await;
+        sh.refresh().await;
     }
 }
 
@@ -310,7 +354,10 @@ impl Adapter {
             }
         }
         tracing::debug!(filter = ?f, "discovery filter set");
-        sh.state().filter = f;
+        let mut st = sh.state();
+        st.filter = f;
+        // An empty filter clears it (filtered_discovery false again).
+        st.filtered = !properties.is_empty();
         Ok(())
     }
 
@@ -395,6 +442,7 @@ impl Adapter {
                         vec![("Discovering", Variant::from(false))],
                     )
                     .await;
+                    sh.invalidate_rssi().await;
                 }
             });
         }

@@ -427,7 +427,9 @@ impl Device {
 
     #[zbus(property, name = "RSSI")]
     fn rssi(&self) -> zbus::fdo::Result<i16> {
-        self.field(|d| d.rssi)
+        // Absent outside discovery (dev_property_exists_rssi).
+        self.field(|d| d.rssi)?
+            .ok_or_else(|| zbus::fdo::Error::InvalidArgs("No such property 'RSSI'".into()))
     }
 
     #[zbus(property)]

@@ -139,6 +139,17 @@ impl GattChar {
         self.shared.upgrade().ok_or_else(gone)
     }
 
+    /// A property `name` that only `kind` has.
+    fn only(&self, kind: CharKind, name: &str) -> zbus::fdo::Result<()> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(zbus::fdo::Error::InvalidArgs(format!(
+                "No such property '{name}'"
+            )))
+        }
+    }
+
     fn link<T>(&self, f: impl FnOnce(&Link) -> T) -> Option<T> {
         self.shared.upgrade()?.link_field(&self.serial, f)
     }
@@ -476,9 +487,13 @@ impl GattChar {
         .unwrap_or_default()
     }
 
+    // Notifying, WriteAcquired and NotifyAcquired exist only on
+    // characteristics with notify / write-without-response, as in
+    // gatt-client.c (`*_exists`); a failing getter leaves them out of GetAll.
     #[zbus(property)]
-    fn notifying(&self) -> bool {
-        self.kind == CharKind::Notify && self.link(|l| l.notifying).unwrap_or(false)
+    fn notifying(&self) -> zbus::fdo::Result<bool> {
+        self.only(CharKind::Notify, "Notifying")?;
+        Ok(self.link(|l| l.notifying).unwrap_or(false))
     }
 
     #[zbus(property)]
@@ -492,13 +507,15 @@ impl GattChar {
     }
 
     #[zbus(property)]
-    fn write_acquired(&self) -> bool {
-        self.link(|l| l.write_io.is_some()).unwrap_or(false)
+    fn write_acquired(&self) -> zbus::fdo::Result<bool> {
+        self.only(CharKind::Write, "WriteAcquired")?;
+        Ok(self.link(|l| l.write_io.is_some()).unwrap_or(false))
     }
 
     #[zbus(property)]
-    fn notify_acquired(&self) -> bool {
-        self.link(|l| l.notify_io.is_some()).unwrap_or(false)
+    fn notify_acquired(&self) -> zbus::fdo::Result<bool> {
+        self.only(CharKind::Notify, "NotifyAcquired")?;
+        Ok(self.link(|l| l.notify_io.is_some()).unwrap_or(false))
     }
 }
 

@@ -74,8 +74,8 @@ pub struct BluezSimConfig {
     pub adapter_name: String,
     /// Cap on the ATT MTU a connection negotiates (None: the device's link).
     pub mtu: Option<usize>,
-    /// How often a discovering adapter re-reads the world (new devices,
-    /// changed advertisements).
+    /// How often a discovering adapter gets advertising reports (new
+    /// devices, RSSI, changed advertisements).
     pub scan_interval: Duration,
     /// How long a Connect takes before the link is up.
     pub connect_delay: Duration,
@@ -87,7 +87,7 @@ impl Default for BluezSimConfig {
             adapter_address: "00:1A:7D:DA:71:13".into(),
             adapter_name: "sim-hci0".into(),
             mtu: None,
-            scan_interval: Duration::from_millis(250),
+            scan_interval: Duration::from_millis(150),
             connect_delay: Duration::from_millis(20),
         }
     }

@@ -157,7 +157,8 @@ pub(super) struct DevState {
     pub(super) trusted: bool,
     pub(super) blocked: bool,
     pub(super) alias: Option<String>,
-    pub(super) rssi: i16,
+    /// The last reported RSSI; None (no RSSI property) outside discovery.
+    pub(super) rssi: Option<i16>,
     pub(super) service_data: Vec<u8>,
 }
 
@@ -174,7 +175,7 @@ impl DevState {
             trusted: false,
             blocked: false,
             alias: None,
-            rssi: DEFAULT_RSSI,
+            rssi: None,
             service_data: Vec::new(),
         }
     }
@@ -193,6 +194,23 @@ pub(super) struct State {
     pub(super) fail_message: String,
     pub(super) connect_attempts: u64,
     pub(super) generation: u64,
+    /// A discovery filter is set (adapter.c's `filtered_discovery`).
+    pub(super) filtered: bool,
+    /// State of the RSSI jitter generator.
+    pub(super) rng: u64,
+}
+
+impl State {
+    /// The next RSSI variation of an advertising report, -3..=3 dBm
+    /// (reproducible: a linear congruential generator).
+    pub(super) fn next_jitter(&mut self) -> i16 {
+        self.rng = self
+            .rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let r = (self.rng >> 33) % 7;
+        i16::try_from(r).unwrap_or(0) - 3
+    }
 }
 
 /// State shared by every object of one simulated BlueZ.
@@ -230,6 +248,29 @@ pub(super) async fn emit_changed(
     };
     if let Err(e) =
         zbus::fdo::Properties::properties_changed(&emitter, name, changed, Cow::Borrowed(&[])).await
+    {
+        tracing::debug!(%path, error = %e, "PropertiesChanged not sent");
+    }
+}
+
+/// PropertiesChanged with `props` invalidated (properties that no longer
+/// exist, as gdbus sends them).
+pub(super) async fn emit_invalidated(
+    conn: &Connection,
+    path: &str,
+    iface: &'static str,
+    props: &[&str],
+) {
+    let Ok(emitter) = SignalEmitter::new(conn, path.to_owned()) else {
+        return;
+    };
+    let Ok(name) = InterfaceName::try_from(iface) else {
+        return;
+    };
+    let changed: HashMap<&str, Variant<'_>> = HashMap::new();
+    if let Err(e) =
+        zbus::fdo::Properties::properties_changed(&emitter, name, changed, Cow::Borrowed(props))
+            .await
     {
         tracing::debug!(%path, error = %e, "PropertiesChanged not sent");
     }
