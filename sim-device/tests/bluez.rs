@@ -921,9 +921,9 @@ async fn acquire_write_and_notify_pass_sockets() {
     let wp = get_all(&conn, &wpath, CHAR1).await;
     let np = get_all(&conn, &npath, CHAR1).await;
     let ip = get_all(&conn, &ipath, CHAR1).await;
-    assert_eq!(bool::try_from(wp["WriteAcquired"].clone()).unwrap(), false);
+    assert!(!bool::try_from(wp["WriteAcquired"].clone()).unwrap());
     assert!(!wp.contains_key("NotifyAcquired") && !wp.contains_key("Notifying"));
-    assert_eq!(bool::try_from(np["NotifyAcquired"].clone()).unwrap(), false);
+    assert!(!bool::try_from(np["NotifyAcquired"].clone()).unwrap());
     assert!(!np.contains_key("WriteAcquired"));
     assert!(!ip.contains_key("WriteAcquired") && !ip.contains_key("NotifyAcquired"));
     for p in [&wp, &np, &ip] {
