@@ -46,8 +46,6 @@ pub(crate) enum BluezErr {
     DoesNotExist(String),
     /// Already exists (e.g. already paired).
     AlreadyExists(String),
-    /// Value longer than the link allows.
-    InvalidValueLength(String),
     /// Offset past the value.
     InvalidOffset(String),
     /// The adapter is powered off.
