@@ -42,6 +42,9 @@ pub enum TransportError {
     Io(String),
 }
 
+/// The longest attribute value ATT allows (Core spec Vol 3 Part F 3.2.9).
+pub const ATT_MAX_VALUE_LEN: usize = 512;
+
 /// Refuses a frame larger than one ATT payload (`max_frame` = MTU - 3): every
 /// [`FrameWriter`] checks this before writing.
 pub fn ensure_frame_fits(frame: &[u8], max_frame: usize) -> Result<(), TransportError> {
@@ -58,6 +61,13 @@ pub fn ensure_frame_fits(frame: &[u8], max_frame: usize) -> Result<(), Transport
 pub trait FrameWriter: Send {
     /// Write one frame as an ATT Write Without Response (≤ MTU - 3 bytes).
     fn write<'a>(&'a mut self, frame: &'a [u8]) -> BoxFuture<'a, Result<(), TransportError>>;
+    /// Write one value of up to [`ATT_MAX_VALUE_LEN`] bytes as a GATT long
+    /// write (Prepare Write requests, then Execute Write), as BlueZ does for
+    /// a write with response longer than MTU - 3. Writers that only carry
+    /// single PDUs (the default) treat it as [`FrameWriter::write`].
+    fn write_long<'a>(&'a mut self, value: &'a [u8]) -> BoxFuture<'a, Result<(), TransportError>> {
+        self.write(value)
+    }
     /// Drop the connection.
     fn disconnect(&mut self) -> BoxFuture<'_, Result<(), TransportError>>;
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use smartcontrol_ble::frame::{ATT_HEADER_LEN, MAX_MTU, MIN_MTU};
 use smartcontrol_ble::linktime::{LinkProfile, Phy};
 use smartcontrol_ble::transport::{
-    ensure_frame_fits, BleChannel, BoxFuture, FrameWriter, TransportError,
+    ensure_frame_fits, BleChannel, BoxFuture, FrameWriter, TransportError, ATT_MAX_VALUE_LEN,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -182,6 +182,17 @@ impl FrameWriter for LinkWriter {
             ensure_frame_fits(frame, self.max_frame)?;
             let tx = self.tx.as_ref().ok_or(TransportError::Disconnected)?;
             tx.send(frame.to_vec())
+                .map_err(|_| TransportError::Disconnected)
+        })
+    }
+
+    fn write_long<'a>(&'a mut self, value: &'a [u8]) -> BoxFuture<'a, Result<(), TransportError>> {
+        // The device's GATT server gets the whole value at Execute Write; the
+        // link model charges it the PDUs its length takes.
+        Box::pin(async move {
+            ensure_frame_fits(value, ATT_MAX_VALUE_LEN.max(self.max_frame))?;
+            let tx = self.tx.as_ref().ok_or(TransportError::Disconnected)?;
+            tx.send(value.to_vec())
                 .map_err(|_| TransportError::Disconnected)
         })
     }

@@ -201,7 +201,12 @@ async fn bluetoothctl_scans_connects_and_reads_the_identity() {
             let read = ctl.wait_for(SERIAL);
             ctl.send("back");
             ctl.send(&format!("info {addr}"));
-            let info = ctl.wait_for("RSSI:");
+            // BlueZ drops RSSI when discovery stops ("scan off" above), so
+            // the last line of `info` is the service data's hexdump; the
+            // `version` line marks its end.
+            let mut info = ctl.wait_for("ServiceData Value:");
+            ctl.send("version");
+            info.push_str(&ctl.wait_for("Version"));
             ctl.send("quit");
             (scan, connect, listing, read, info)
         }
@@ -237,6 +242,7 @@ async fn bluetoothctl_scans_connects_and_reads_the_identity() {
     assert!(info.contains(&format!("Name: {SERIAL}")), "info:\n{info}");
     assert!(info.contains("Connected: yes"), "info:\n{info}");
     assert!(info.contains("(random)"), "info:\n{info}");
+    assert!(!info.contains("RSSI:"), "RSSI after scan off:\n{info}");
     // The advertised service data, as bluetoothctl shows it.
     let sd = info.split("ServiceData Value:").nth(1).unwrap_or_default();
     assert_eq!(hexdump_bytes(sd), expected, "info:\n{info}");

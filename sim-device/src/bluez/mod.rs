@@ -10,9 +10,13 @@
 //! * [`PrivateBus`] runs a private `dbus-daemon` for tests;
 //! * [`SimDeviceProcess`] runs `sim-device --bluez` as a child process.
 
+mod adapter;
 mod bus;
-mod objects;
+mod device;
+mod gatt;
+mod manager;
 mod process;
+mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,7 +33,7 @@ pub use process::{
     locate_sim_device_binary, SimDeviceProcess, DEVICE_PREFIX, READY_PREFIX, SERVING_PREFIX,
 };
 
-use objects::Shared;
+use state::Shared;
 
 /// The well-known name the simulated service owns.
 pub const BLUEZ_NAME: &str = "org.bluez";
@@ -70,8 +74,8 @@ pub struct BluezSimConfig {
     pub adapter_name: String,
     /// Cap on the ATT MTU a connection negotiates (None: the device's link).
     pub mtu: Option<usize>,
-    /// How often a discovering adapter re-reads the world (new devices,
-    /// changed advertisements).
+    /// How often a discovering adapter gets advertising reports (new
+    /// devices, RSSI, changed advertisements).
     pub scan_interval: Duration,
     /// How long a Connect takes before the link is up.
     pub connect_delay: Duration,
@@ -83,7 +87,7 @@ impl Default for BluezSimConfig {
             adapter_address: "00:1A:7D:DA:71:13".into(),
             adapter_name: "sim-hci0".into(),
             mtu: None,
-            scan_interval: Duration::from_millis(250),
+            scan_interval: Duration::from_millis(150),
             connect_delay: Duration::from_millis(20),
         }
     }
@@ -143,7 +147,7 @@ impl BluezSim {
         if reply != zbus::fdo::RequestNameReply::PrimaryOwner {
             return Err(BluezError::NameTaken(bus_address.to_owned()));
         }
-        let ticker = tokio::spawn(objects::discovery_ticker(Arc::downgrade(&shared)));
+        let ticker = tokio::spawn(adapter::discovery_ticker(Arc::downgrade(&shared)));
         tracing::info!(bus = %bus_address, "simulated BlueZ serving org.bluez");
         Ok(BluezSim { shared, ticker })
     }
