@@ -735,6 +735,108 @@ impl ConfigStore {
     }
 }
 
+/// A configuration in a [`ConfigStoreSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigSnapshot {
+    /// Configuration id.
+    pub config_id: String,
+    /// SHA-256 the configuration is (active) or will be (staged) verified with.
+    pub sha256: [u8; 32],
+    /// Total length of a staged transfer (the active configuration: its length).
+    pub total_len: u32,
+    /// Content (staged: the bytes received so far).
+    pub bytes: Vec<u8>,
+}
+
+/// What a [`ConfigStore`] holds, to keep a simulated unit's flash between
+/// processes: the active configuration and an unfinished transfer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigStoreSnapshot {
+    /// The committed configuration.
+    pub active: Option<ConfigSnapshot>,
+    /// The staged, unfinished transfer.
+    pub staging: Option<ConfigSnapshot>,
+}
+
+/// A [`ConfigStoreSnapshot`] that cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The active configuration's bytes do not match its hash.
+    #[error("active configuration {config_id:?}: its bytes do not match its SHA-256")]
+    ActiveHashMismatch {
+        /// Configuration id.
+        config_id: String,
+    },
+    /// More bytes staged than the transfer announced, or than the store holds.
+    #[error("staged configuration {config_id:?}: {staged} bytes staged, but the transfer has {total_len} and the store holds at most {max_len}")]
+    StagingTooLong {
+        /// Configuration id.
+        config_id: String,
+        /// Bytes staged.
+        staged: usize,
+        /// Announced length.
+        total_len: u32,
+        /// Capacity of the store.
+        max_len: u32,
+    },
+}
+
+impl ConfigStore {
+    /// The active configuration and the staged transfer, for [`ConfigStore::restore`].
+    pub fn snapshot(&self) -> ConfigStoreSnapshot {
+        ConfigStoreSnapshot {
+            active: self.active.as_ref().map(|a| ConfigSnapshot {
+                config_id: a.config_id.clone(),
+                sha256: a.sha256,
+                total_len: a.bytes.len() as u32,
+                bytes: a.bytes.clone(),
+            }),
+            staging: self.staging.as_ref().map(|s| ConfigSnapshot {
+                config_id: s.config_id.clone(),
+                sha256: s.sha256,
+                total_len: s.total_len,
+                bytes: s.bytes.clone(),
+            }),
+        }
+    }
+
+    /// Replace the active configuration and the staged transfer with a
+    /// [`ConfigStore::snapshot`] (the capacity stays this store's). Checked
+    /// first: on an error nothing changes.
+    pub fn restore(&mut self, snapshot: ConfigStoreSnapshot) -> Result<(), SnapshotError> {
+        if let Some(a) = &snapshot.active {
+            let digest: [u8; 32] = Sha256::digest(&a.bytes).into();
+            if digest != a.sha256 {
+                return Err(SnapshotError::ActiveHashMismatch {
+                    config_id: a.config_id.clone(),
+                });
+            }
+        }
+        if let Some(s) = &snapshot.staging {
+            if s.bytes.len() as u64 > u64::from(s.total_len) || s.total_len > self.max_len {
+                return Err(SnapshotError::StagingTooLong {
+                    config_id: s.config_id.clone(),
+                    staged: s.bytes.len(),
+                    total_len: s.total_len,
+                    max_len: self.max_len,
+                });
+            }
+        }
+        self.active = snapshot.active.map(|a| StoredConfig {
+            config_id: a.config_id,
+            bytes: a.bytes,
+            sha256: a.sha256,
+        });
+        self.staging = snapshot.staging.map(|s| Staging {
+            config_id: s.config_id,
+            total_len: s.total_len,
+            sha256: s.sha256,
+            bytes: s.bytes,
+        });
+        Ok(())
+    }
+}
+
 /// A minimal, fault-free device: fixed info, a [`ConfigStore`], vehicle binding
 /// and scripted test results (default: every test passes). For tests of the
 /// protocol and of the core before the full simulator is used.

@@ -285,4 +285,7 @@ pub struct VehicleRunArgs {
     /// Reconnections after a dropped link before giving up (the configuration transfer resumes)
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub reconnects: u32,
+    /// With --device sim:SCENARIO.toml: forget what the simulated units kept from earlier runs (configuration, binding, spent faults, ...) and start from the scenario file again
+    #[arg(long)]
+    pub reset_device_state: bool,
 }

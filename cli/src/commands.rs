@@ -79,7 +79,7 @@ pub async fn run(args: Cli) -> Result<u8, Failure> {
             let core = ctx.open(false)?;
             require_login(&core)?;
             let id = resolve_job_id(&core, &v.id)?;
-            crate::vehicle::run(&core, ctx.json, &id, &v).await
+            crate::vehicle::run(&core, ctx.json, &id, &v, &ctx.data_dir).await
         }
     }
 }

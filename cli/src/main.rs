@@ -14,6 +14,7 @@ mod commands;
 mod demo;
 mod exit;
 mod output;
+mod sim_units;
 mod vehicle;
 
 use std::process::ExitCode;

@@ -8,6 +8,7 @@
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,13 +22,19 @@ use smartcontrol_sim_device::{Scenario, SimWorld, SocketConnector};
 use crate::cli::VehicleRunArgs;
 use crate::exit::{self, Failure};
 use crate::output;
+use crate::sim_units::UnitFiles;
 
 /// Where the CloudBoxx is reached.
 pub enum Device {
     /// A `sim-device` socket server.
     Socket(SocketAddr),
     /// Simulated CloudBoxxes in this process, from a QA scenario file.
-    InProcess(SimWorld),
+    InProcess {
+        /// The units, as the scenario file builds them.
+        world: SimWorld,
+        /// Canonical path of the scenario file (keys the units' state files).
+        scenario: PathBuf,
+    },
     /// A real CloudBoxx over the platform's Bluetooth adapter (btleplug).
     Ble {
         /// Adapter name (BlueZ: `hci0`); `None`: the first adapter.
@@ -46,7 +53,13 @@ impl Device {
             let scenario = Scenario::load(path).map_err(|e| {
                 Failure::bad_input(format!("--device {addr:?}: scenario {path}: {e}"))
             })?;
-            return Ok(Device::InProcess(scenario.build()));
+            let canonical = std::fs::canonicalize(path).map_err(|e| {
+                Failure::bad_input(format!("--device {addr:?}: scenario {path}: {e}"))
+            })?;
+            return Ok(Device::InProcess {
+                world: scenario.build(),
+                scenario: canonical,
+            });
         }
         parse_device(addr).map(Device::Socket)
     }
@@ -54,7 +67,7 @@ impl Device {
     async fn connector(&self) -> Result<Box<dyn BleConnector + '_>, Failure> {
         Ok(match self {
             Device::Socket(addr) => Box::new(SocketConnector::new(*addr)),
-            Device::InProcess(world) => Box::new(world.clone()),
+            Device::InProcess { world, .. } => Box::new(world.clone()),
             Device::Ble { adapter } => {
                 let config = BtleplugConfig {
                     adapter: adapter.clone(),
@@ -143,8 +156,19 @@ pub async fn run(
     json: bool,
     job_id: &str,
     args: &VehicleRunArgs,
+    data_dir: &Path,
 ) -> Result<u8, Failure> {
     let device = Device::parse(&args.device)?;
+    let units =
+        match &device {
+            Device::InProcess { world, scenario } => {
+                Some(UnitFiles::load(world, scenario, data_dir, args.reset_device_state).await?)
+            }
+            _ if args.reset_device_state => return Err(Failure::bad_input(
+                "--reset-device-state applies to simulated units only (--device sim:SCENARIO.toml)",
+            )),
+            _ => None,
+        };
     let options = WorkflowOptions {
         reconnect_attempts: args.reconnects,
         tests: parse_tests(&args.tests)?,
@@ -155,10 +179,27 @@ pub async fn run(
     if !json {
         println!("Job {job_id}: on-vehicle workflow via {}", args.device);
     }
-    let result = core
-        .run_vehicle_workflow(job_id, connector.as_ref(), &options, &|e| live.event(e))
-        .await;
+    let on_event = |e| live.event(e);
+    let workflow = core.run_vehicle_workflow(job_id, connector.as_ref(), &options, &on_event);
+    // Ctrl-C ends the run here, so the simulated units' state is still saved.
+    let result = tokio::select! {
+        r = workflow => r.map_err(Failure::from),
+        Ok(()) = tokio::signal::ctrl_c() => Err(Failure::operational(
+            "interrupted",
+            "vehicle run interrupted (Ctrl-C)",
+        )),
+    };
     live.finish(result.as_ref().ok());
+    if let Some(units) = &units {
+        match (units.save().await, &result) {
+            (Err(e), Ok(_)) => return Err(e),
+            // The run's own failure is what the user sees; this is logged.
+            (Err(e), Err(_)) => {
+                tracing::error!(error = %e.message, "simulated unit state not saved")
+            }
+            (Ok(()), _) => {}
+        }
+    }
     let report = result?;
     if json {
         output::print_json(&report)?;

@@ -1040,3 +1040,145 @@ async fn a_closed_pipe_ends_commands_quietly() {
     }
     server.shutdown();
 }
+
+/// A scenario file with the CloudBoxx of `job` (instant vehicle, ideal
+/// link) and `events` appended; returns the `--device` argument.
+fn scenario_for_job(w: &World, job: &str, dir: &Path, events: &str) -> String {
+    let cloud_job = w.cloud.admin().job(job).expect("job").job;
+    let (vin, model) = w.seed.vehicles[job].clone();
+    let key = w
+        .cloud
+        .admin()
+        .fleet_public_key_hex(&cloud_job.fleet_id)
+        .expect("fleet key");
+    let scenario = dir.join("unit.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[[device]]\nserial = \"{}\"\nfleet_public_key = \"{key}\"\ntiming = \"instant\"\n\n[device.vehicle]\nvin = \"{vin}\"\nmodel = \"{model}\"\n\n[device.link]\nprofile = \"ideal\"\n\n{events}",
+            cloud_job.cloudboxx_serial.expect("serial")
+        ),
+    )
+    .expect("write scenario");
+    format!("sim:{}", scenario.display())
+}
+
+/// Issue 11: a `times = 1` fault of a scenario fires once across runs, and
+/// `--reset-device-state` arms it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_unit_state_spends_a_one_time_fault_across_runs() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let job = w.available_installation();
+    w.ok(&["claim", &job]);
+    w.ok(&["sync"]);
+    let dir = tempfile::tempdir().expect("dir");
+    let device = scenario_for_job(
+        &w,
+        &job,
+        dir.path(),
+        "[[device.event]]\non_operation = \"vehicle_test\"\naction = \"error\"\ncode = \"vehicle_fault\"\ntimes = 1\n",
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--json", "vehicle", "run", &job, "--device", &device];
+        args.extend_from_slice(extra);
+        let out = w.run(&args);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)));
+        (out.status.code(), report)
+    };
+    let faulted = |(code, report): &(Option<i32>, Value)| {
+        *code != Some(0) || report["all_tests_passed"] != true
+    };
+    let first = run(&[]);
+    assert!(
+        faulted(&first),
+        "the fault fires in the first run: {first:?}"
+    );
+    let second = run(&[]);
+    assert_eq!(second.0, Some(0), "{second:?}");
+    assert_eq!(
+        second.1["all_tests_passed"], true,
+        "spent in the first run: {second:?}"
+    );
+    let reset = run(&["--reset-device-state"]);
+    assert!(faulted(&reset), "armed again after a reset: {reset:?}");
+    let after = run(&[]);
+    assert_eq!(after.1["all_tests_passed"], true, "spent again: {after:?}");
+
+    // A corrupt state file names itself and the flag.
+    let states: Vec<_> = std::fs::read_dir(w.dir.path().join("sim-units"))
+        .expect("state dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert_eq!(states.len(), 1, "{states:?}");
+    std::fs::write(&states[0], "{ not json").expect("corrupt");
+    let out = w.run(&["vehicle", "run", &job, "--device", &device]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains(&states[0].display().to_string()), "{err}");
+    assert!(err.contains("--reset-device-state"), "{err}");
+    let out = w.run(&[
+        "vehicle",
+        "run",
+        &job,
+        "--device",
+        &device,
+        "--reset-device-state",
+    ]);
+    assert!(
+        !text(&out.stderr).contains("unusable"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stdout).is_empty(), "the run went ahead");
+}
+
+/// Issue 11: a configuration transfer cut off (no reconnects) resumes in
+/// the next run at the bytes the unit had staged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_unit_state_resumes_an_interrupted_configuration_in_the_next_run() {
+    let w = world().await;
+    w.login_anna_and_sync();
+    let job = w.available_installation();
+    w.ok(&["claim", &job]);
+    w.ok(&["sync"]);
+    let dir = tempfile::tempdir().expect("dir");
+    let device = scenario_for_job(
+        &w,
+        &job,
+        dir.path(),
+        "[[device.event]]\nafter_frames = 45\naction = \"disconnect\"\n",
+    );
+    let out = w.run(&[
+        "vehicle",
+        "run",
+        &job,
+        "--device",
+        &device,
+        "--reconnects",
+        "0",
+    ]);
+    let first = text(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "the link drops: {first}");
+    assert!(
+        first.contains("configuration"),
+        "cut during the transfer: {first}"
+    );
+    let out = w.run(&[
+        "vehicle",
+        "run",
+        &job,
+        "--device",
+        &device,
+        "--reconnects",
+        "0",
+    ]);
+    let second = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{second} {}", text(&out.stderr));
+    assert!(
+        second.contains("configuration resumed at"),
+        "first run: {first}\nsecond run: {second}"
+    );
+    assert!(second.contains("✓ configure"), "{second}");
+}

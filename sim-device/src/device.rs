@@ -20,6 +20,9 @@ use crate::cellular::{Cellular, CellularConfig, CellularError};
 use crate::faults::FaultHandle;
 use crate::firmware::{SimFirmware, DEFAULT_CONFIG_CAPACITY};
 use crate::link::{open_link, DeviceEnd, LinkCounters, LinkMeter, LinkModel, RateFaults};
+use crate::state::{
+    vehicle_fault_names, vehicle_faults_from_names, StateError, UnitState, UNIT_STATE_VERSION,
+};
 use crate::vehicle::{Vehicle, VehicleState, VehicleTiming};
 
 /// What a simulated device is built from.
@@ -165,6 +168,54 @@ impl SimDevice {
     /// attestations).
     pub async fn device_public_key(&self) -> VerifyingKey {
         self.inner.firmware.lock().await.device_key.verifying_key()
+    }
+
+    /// The unit's persistent state now: configuration (committed and
+    /// staged), bound VIN, attestation counter, revocations, vehicle faults
+    /// in effect and the faults still armed.
+    pub async fn snapshot(&self) -> UnitState {
+        let fw = self.inner.firmware.lock().await;
+        UnitState {
+            version: UNIT_STATE_VERSION,
+            serial: self.inner.serial.clone(),
+            config: fw.config.snapshot(),
+            bound_vin: fw.bound_vin.clone(),
+            attestations: fw.attestations,
+            revocations: lock(&self.inner.revocations).snapshot(),
+            vehicle_faults: vehicle_fault_names(&fw.vehicle.faults),
+            faults: self.inner.faults.snapshot(),
+        }
+    }
+
+    /// Continue from a [`SimDevice::snapshot`] (of this unit, possibly in an
+    /// earlier process). Everything is checked first: on an error the unit
+    /// is unchanged.
+    pub async fn restore(&self, state: &UnitState) -> Result<(), StateError> {
+        if state.version != UNIT_STATE_VERSION {
+            return Err(StateError::Version {
+                found: state.version,
+            });
+        }
+        if state.serial != self.inner.serial {
+            return Err(StateError::Serial {
+                found: state.serial.clone(),
+                expected: self.inner.serial.clone(),
+            });
+        }
+        let vehicle_faults = vehicle_faults_from_names(&state.vehicle_faults)?;
+        let mut fw = self.inner.firmware.lock().await;
+        let mut config = fw.config.clone();
+        config.restore(state.config.clone())?;
+        // The last check: once the faults are armed, nothing can fail.
+        self.inner.faults.restore(&state.faults)?;
+        fw.config = config;
+        fw.bound_vin = state.bound_vin.clone();
+        fw.attestations = state.attestations;
+        fw.vehicle.faults = vehicle_faults;
+        *lock(&self.inner.revocations) =
+            DeviceRevocations::from_snapshot(state.revocations.clone());
+        tracing::info!(serial = %self.inner.serial, "unit state restored");
+        Ok(())
     }
 
     /// Whether the unit's revocation list holds `grant_id`.

@@ -220,6 +220,20 @@ impl FaultHandle {
         };
     }
 
+    /// The faults still armed (spent ones are gone), for [`FaultHandle::restore`].
+    pub fn snapshot(&self) -> crate::state::FaultSnapshot {
+        crate::state::FaultSnapshot::of(&self.state())
+    }
+
+    /// Arm exactly the faults of a [`FaultHandle::snapshot`] (rates and seed
+    /// stay); on an error nothing changes.
+    pub fn restore(
+        &self,
+        snapshot: &crate::state::FaultSnapshot,
+    ) -> Result<(), crate::state::StateError> {
+        snapshot.apply_to(&mut self.state())
+    }
+
     /// Take the one-connection faults (the link does this on connect).
     pub fn take_connection_faults(&self) -> ConnectionFaults {
         std::mem::take(&mut self.state().next_connection)

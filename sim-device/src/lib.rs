@@ -11,6 +11,7 @@
 //! * [`cellular`]: the unit's own cellular link to the fleet cloud (it
 //!   fetches the fleet's signed revocation list while coverage is up);
 //! * [`scenario`]: QA scenario files (TOML, `docs/sim-device-scenarios.md`);
+//! * [`state`]: a unit's persistent state ([`UnitState`]) between processes;
 //! * reachable in-process ([`SimWorld`] implements ble's `BleConnector`), over
 //!   a loopback socket ([`socket`]: server and [`SocketConnector`]), and through
 //!   the same trait any BLE driver implements;
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod link;
 pub mod scenario;
 pub mod socket;
+pub mod state;
 pub mod vehicle;
 pub mod world;
 
@@ -40,5 +42,6 @@ pub use link::{LinkCounters, LinkModel};
 pub use scenario::{Scenario, ScenarioError};
 pub use smartcontrol_ble::linktime::{LinkProfile, Phy};
 pub use socket::{SocketConnector, SocketServer};
+pub use state::{StateError, UnitState};
 pub use vehicle::{Door, Energy, Vehicle, VehicleFault, VehicleState, VehicleTiming};
 pub use world::SimWorld;

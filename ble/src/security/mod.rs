@@ -27,8 +27,8 @@ pub use handshake::{
 };
 pub use keys::{FileSecretStore, MemorySecretStore, PhoneKey, SecretStore, SecretStoreError};
 pub use revocation::{
-    DeviceRevocations, RevocationListFields, RevocationUpdateOutcome, RevokedGrant,
-    SignedRevocationList, MAX_REVOCATION_ENTRIES, REVOCATION_SIGNATURE_CONTEXT,
+    DeviceRevocations, RevocationListFields, RevocationUpdateOutcome, RevocationsSnapshot,
+    RevokedGrant, SignedRevocationList, MAX_REVOCATION_ENTRIES, REVOCATION_SIGNATURE_CONTEXT,
 };
 
 use thiserror::Error;

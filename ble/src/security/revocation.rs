@@ -259,6 +259,45 @@ impl DeviceRevocations {
     }
 }
 
+/// What a [`DeviceRevocations`] holds, to keep a simulated unit's flash
+/// between processes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RevocationsSnapshot {
+    /// Sequence of the newest list applied.
+    pub sequence: u64,
+    /// Revoked grants: id and the end of the grant's validity (unix seconds).
+    pub entries: Vec<([u8; 16], u64)>,
+}
+
+impl DeviceRevocations {
+    /// Sequence and entries, for [`DeviceRevocations::from_snapshot`].
+    pub fn snapshot(&self) -> RevocationsSnapshot {
+        RevocationsSnapshot {
+            sequence: self.sequence,
+            entries: self
+                .entries
+                .iter()
+                .map(|e| (e.grant_id, e.not_after))
+                .collect(),
+        }
+    }
+
+    /// The revocations a [`DeviceRevocations::snapshot`] was taken of.
+    pub fn from_snapshot(snapshot: RevocationsSnapshot) -> Self {
+        Self {
+            sequence: snapshot.sequence,
+            entries: snapshot
+                .entries
+                .into_iter()
+                .map(|(grant_id, not_after)| RevokedGrant {
+                    grant_id,
+                    not_after,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl RevocationList for DeviceRevocations {
     fn is_revoked(&self, grant_id: &[u8; 16]) -> bool {
         self.entries.iter().any(|e| &e.grant_id == grant_id)
