@@ -6,11 +6,11 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use smartcontrol_cloud_api::JobStatus;
+use smartcontrol_cloud_api::{JobStatus, MAX_ACTIONS_PER_PUSH};
 use smartcontrol_core::{CoreConfig, SmartControl};
 use smartcontrol_sim_cloud::{seed_bulk, FaultConfig, SimCloud, SimCloudConfig};
 
-const ACTIONS: usize = 600; // three push batches of 200
+const ACTIONS: usize = 3 * MAX_ACTIONS_PER_PUSH; // three push batches
 
 fn smartcontrol(dir: &std::path::Path, server: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartcontrol"));
@@ -55,7 +55,17 @@ async fn a_killed_sync_loses_nothing_and_applies_nothing_twice() {
         .arg("sync")
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Kill as soon as the first batch is committed (the first queued claim
+    // is in it), while the later batches are still to come.
+    let first = &seed.job_ids[0];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while cloud.admin().job(first).unwrap().job.status != JobStatus::Running {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first push batch never reached the cloud"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "sync should still be running when killed"

@@ -46,6 +46,12 @@ pub const VEHICLE_MODELS_PATH: &str = "/api/v1/technician/vehicle-models";
 /// renewed) and lists held ones that are no longer valid in
 /// [`ChangesResponse::revoked_grants`].
 pub const HELD_GRANTS_PARAM: &str = "grants";
+/// Most grant ids a phone lists in [`HELD_GRANTS_PARAM`] (the soonest to
+/// expire first), so that the request line stays far below what HTTP
+/// servers and proxies accept (~13 KB). A phone holding more (hundreds of
+/// running jobs) gets the grants it did not list issued again: more bytes,
+/// never less access.
+pub const MAX_HELD_GRANTS_LISTED: usize = 400;
 /// Query parameter of [`CHANGES_PATH`]: `SERIAL:SEQUENCE` of each
 /// revocation list the phone holds, comma-separated; the cloud sends newer
 /// lists for the devices of the technician's running jobs.

@@ -91,11 +91,16 @@ impl Store {
             .optional()?)
     }
 
-    /// Ids of every grant held (what the changes request tells the cloud).
+    /// Ids of the grants held that the changes request tells the cloud:
+    /// the soonest to expire first, at most
+    /// [`smartcontrol_cloud_api::MAX_HELD_GRANTS_LISTED`].
     pub(crate) fn held_grant_ids(conn: &Connection) -> Result<Vec<String>> {
         Ok(conn
-            .prepare_cached("SELECT grant_id FROM grants ORDER BY job_id")?
-            .query_map([], |r| r.get(0))?
+            .prepare_cached("SELECT grant_id FROM grants ORDER BY not_after, job_id LIMIT ?1")?
+            .query_map(
+                [smartcontrol_cloud_api::MAX_HELD_GRANTS_LISTED as i64],
+                |r| r.get(0),
+            )?
             .collect::<std::result::Result<_, _>>()?)
     }
 
