@@ -3,7 +3,6 @@
 //! cloud exactly once.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use smartcontrol_cloud_api::{JobStatus, MAX_ACTIONS_PER_PUSH};
@@ -12,17 +11,8 @@ use smartcontrol_sim_cloud::{seed_bulk, FaultConfig, SimCloud, SimCloudConfig};
 
 const ACTIONS: usize = 3 * MAX_ACTIONS_PER_PUSH; // three push batches
 
-fn smartcontrol(dir: &std::path::Path, server: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartcontrol"));
-    cmd.arg("--data-dir")
-        .arg(dir)
-        .arg("--server")
-        .arg(server)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
+mod common;
+use common::smartcontrol;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_sync_loses_nothing_and_applies_nothing_twice() {

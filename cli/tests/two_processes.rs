@@ -3,24 +3,14 @@
 //! already pulled.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use smartcontrol_cloud_api::{Action, ActionRequest, JobStatus, PushActionsRequest};
 use smartcontrol_core::{CoreConfig, JobView, SmartControl};
 use smartcontrol_sim_cloud::{seed_demo, FaultConfig, SimCloud, SimCloudConfig};
 
-fn smartcontrol(dir: &std::path::Path, server: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartcontrol"));
-    cmd.arg("--data-dir")
-        .arg(dir)
-        .arg("--server")
-        .arg(server)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
+mod common;
+use common::smartcontrol;
 
 /// A pushes Anna's claim on a slow link; the cloud commits it (version
 /// v+1), Ben takes the job over (v+2), B syncs on the same data directory
