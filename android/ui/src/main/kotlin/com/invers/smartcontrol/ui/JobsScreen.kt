@@ -10,6 +10,7 @@ import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.LazyRow
 import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.lazy.rememberLazyListState
 import androidx.compose.material3.FilterChip
 import androidx.compose.material3.HorizontalDivider
 import androidx.compose.material3.ListItem
@@ -22,6 +23,8 @@ import androidx.compose.material3.TextButton
 import androidx.compose.material3.TopAppBar
 import androidx.compose.material3.pulltorefresh.PullToRefreshBox
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.snapshotFlow
 import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.ui.Modifier
@@ -32,6 +35,7 @@ import androidx.compose.ui.unit.dp
 import com.invers.smartcontrol.SmartControl
 import com.invers.smartcontrol.SmartControlException
 import com.invers.smartcontrol.ffi.JobItem
+import com.invers.smartcontrol.ffi.JobPage
 import com.invers.smartcontrol.ffi.JobQuery
 import com.invers.smartcontrol.ffi.JobView
 import kotlinx.coroutines.CoroutineScope
@@ -44,6 +48,7 @@ import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.catch
 import kotlinx.coroutines.flow.combine
 import kotlinx.coroutines.flow.debounce
+import kotlinx.coroutines.flow.distinctUntilChanged
 import kotlinx.coroutines.flow.flatMapLatest
 import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.onEach
@@ -52,6 +57,9 @@ import kotlinx.coroutines.launch
 
 /** The three lists of the technician's day, in tab order. */
 val JOB_TABS = listOf(JobView.AVAILABLE to Str.TAB_AVAILABLE, JobView.MINE to Str.TAB_MINE, JobView.DONE to Str.TAB_DONE)
+
+/** Rows read from the core per page of a job list. */
+const val PAGE = 200
 
 /** The job lists' state, on [scope]: every list is the core's query, re-read on every local change. */
 @OptIn(ExperimentalCoroutinesApi::class, FlowPreview::class)
@@ -66,17 +74,42 @@ class JobsState(private val core: SmartControl, private val scope: CoroutineScop
     private val _error = MutableStateFlow<String?>(null)
     val error: StateFlow<String?> = _error.asStateFlow()
 
-    val jobs: StateFlow<List<JobItem>> =
-        combine(view, search.debounce(250), provider) { v, s, p ->
-            JobQuery(view = v, search = s.ifBlank { null }, provider = p, limit = 200u)
+    /**
+     * How many rows of the current list are read: one page at first, a page more whenever the list shows a row
+     * near the end of what is loaded ([showing]), so 10,000 jobs scroll without reading them all up front.
+     */
+    private val window = MutableStateFlow(PAGE)
+
+    /** The list as the core answers it now (rows 0 until the window, and the list's total), re-read on every change. */
+    val page: StateFlow<JobPage> =
+        // Typing is debounced; an empty search (the list as opened, or cleared) applies at once.
+        combine(view, search.debounce { if (it.isEmpty()) 0L else 250L }, provider) { v, s, p ->
+            JobQuery(view = v, search = s.ifBlank { null }, provider = p, limit = PAGE.toUInt())
         }
+            .distinctUntilChanged()
+            .onEach { window.value = PAGE }
             .flatMapLatest { query ->
-                core.jobList(query).catch { e ->
+                window.flatMapLatest { rows -> core.jobPages(query.copy(limit = rows.toUInt())) }.catch { e ->
                     _error.value = e.forTechnician()
-                    emit(emptyList())
+                    emit(JobPage(emptyList(), 0uL))
                 }
             }
-            .stateIn(scope, SharingStarted.Eagerly, emptyList())
+            .stateIn(scope, SharingStarted.Eagerly, JobPage(emptyList(), 0uL))
+
+    val jobs: StateFlow<List<JobItem>> = page.map { it.jobs }.stateIn(scope, SharingStarted.Eagerly, emptyList())
+
+    /** Index of the last row on screen (what [showing] was told last). */
+    @Volatile
+    var lastShown: Int = 0
+        private set
+
+    /** The list shows row [index]: read one page more when it is within half a page of the loaded end. */
+    fun showing(index: Int) {
+        lastShown = index
+        val loaded = page.value
+        val rows = loaded.jobs.size
+        if (index >= rows - PAGE / 2 && rows.toULong() < loaded.total && window.value <= rows) window.value = rows + PAGE
+    }
 
     /** Providers of the jobs in the current view (for the filter chips), from the same core query without the filter. */
     val providers: StateFlow<List<String>> =
@@ -152,14 +185,20 @@ fun JobsScreen(state: JobsState, onOpenJob: (String) -> Unit, onOpenConflicts: (
             }
         }
         ErrorText(error, Modifier.padding(horizontal = 16.dp))
+        val listState = rememberLazyListState()
+        LaunchedEffect(state, listState) {
+            snapshotFlow { listState.layoutInfo.visibleItemsInfo.lastOrNull()?.index ?: 0 }
+                .distinctUntilChanged()
+                .collect(state::showing)
+        }
         PullToRefreshBox(isRefreshing = refreshing, onRefresh = state::refresh, modifier = Modifier.fillMaxSize()) {
-            LazyColumn(Modifier.fillMaxSize().semantics { contentDescription = strings.get(Str.JOBS) }) {
+            LazyColumn(state = listState, modifier = Modifier.fillMaxSize().semantics { contentDescription = strings.get(Str.JOBS) }) {
                 if (jobs.isEmpty()) {
                     item {
                         Text(tr(Str.NO_JOBS), style = MaterialTheme.typography.bodyMedium, modifier = Modifier.padding(16.dp))
                     }
                 }
-                items(jobs, key = { it.id }) { job ->
+                items(jobs, key = { it.id }, contentType = { "job" }) { job ->
                     JobRow(job, strings, onClick = { onOpenJob(job.id) })
                     HorizontalDivider()
                 }
