@@ -24,9 +24,9 @@ import androidx.compose.material3.TopAppBar
 import androidx.compose.material3.pulltorefresh.PullToRefreshBox
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
-import androidx.compose.runtime.snapshotFlow
 import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
+import androidx.compose.runtime.snapshotFlow
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.semantics.Role
 import androidx.compose.ui.semantics.contentDescription
@@ -34,6 +34,7 @@ import androidx.compose.ui.semantics.semantics
 import androidx.compose.ui.unit.dp
 import com.invers.smartcontrol.SmartControl
 import com.invers.smartcontrol.SmartControlException
+import com.invers.smartcontrol.ffi.CoreEvent
 import com.invers.smartcontrol.ffi.JobItem
 import com.invers.smartcontrol.ffi.JobPage
 import com.invers.smartcontrol.ffi.JobQuery
@@ -41,16 +42,23 @@ import com.invers.smartcontrol.ffi.JobView
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.FlowPreview
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.SharingStarted
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.catch
 import kotlinx.coroutines.flow.combine
+import kotlinx.coroutines.flow.conflate
 import kotlinx.coroutines.flow.debounce
 import kotlinx.coroutines.flow.distinctUntilChanged
+import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.flow.flatMapLatest
+import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.flow.merge
 import kotlinx.coroutines.flow.onEach
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
@@ -74,27 +82,46 @@ class JobsState(private val core: SmartControl, private val scope: CoroutineScop
     private val _error = MutableStateFlow<String?>(null)
     val error: StateFlow<String?> = _error.asStateFlow()
 
-    /**
-     * How many rows of the current list are read: one page at first, a page more whenever the list shows a row
-     * near the end of what is loaded ([showing]), so 10,000 jobs scroll without reading them all up front.
-     */
-    private val window = MutableStateFlow(PAGE)
+    /** Asks for one page more of the current list ([showing] near the loaded end). */
+    private val more = MutableSharedFlow<Unit>(extraBufferCapacity = 1, onBufferOverflow = BufferOverflow.DROP_OLDEST)
 
-    /** The list as the core answers it now (rows 0 until the window, and the list's total), re-read on every change. */
+    /**
+     * The current list as far as it is read: one page at first, the next page (by offset) appended whenever the
+     * list shows a row near the loaded end, so 10,000 jobs scroll without being read up front; on every change
+     * in the core the rows read so far are read again in one query (at least one page).
+     */
     val page: StateFlow<JobPage> =
         // Typing is debounced; an empty search (the list as opened, or cleared) applies at once.
         combine(view, search.debounce { if (it.isEmpty()) 0L else 250L }, provider) { v, s, p ->
             JobQuery(view = v, search = s.ifBlank { null }, provider = p, limit = PAGE.toUInt())
         }
             .distinctUntilChanged()
-            .onEach { window.value = PAGE }
-            .flatMapLatest { query ->
-                window.flatMapLatest { rows -> core.jobPages(query.copy(limit = rows.toUInt())) }.catch { e ->
-                    _error.value = e.forTechnician()
-                    emit(JobPage(emptyList(), 0uL))
-                }
-            }
+            .flatMapLatest { query -> pages(query) }
             .stateIn(scope, SharingStarted.Eagerly, JobPage(emptyList(), 0uL))
+
+    private fun pages(query: JobQuery): Flow<JobPage> = flow {
+        var loaded = JobPage(emptyList(), 0uL)
+        val changes = core.events.filter { it is CoreEvent.Status || it is CoreEvent.JobsChanged }.map { false }.conflate()
+        merge(changes, more.map { true }).collect { grow ->
+            val rows = loaded.jobs
+            loaded = if (!grow) {
+                core.jobs(query.copy(limit = maxOf(PAGE, rows.size).toUInt()))
+            } else if (rows.size.toULong() < loaded.total) {
+                val next = core.jobs(query.copy(offset = rows.size.toUInt(), limit = PAGE.toUInt()))
+                // A change between two reads may shift rows: never show a job twice (the change's re-read follows).
+                val ids = rows.mapTo(HashSet(rows.size * 2)) { it.id }
+                JobPage(rows + next.jobs.filter { it.id !in ids }, next.total)
+            } else {
+                loaded
+            }
+            emit(loaded)
+        }
+    }
+        .distinctUntilChanged()
+        .catch { e ->
+            _error.value = e.forTechnician()
+            emit(JobPage(emptyList(), 0uL))
+        }
 
     val jobs: StateFlow<List<JobItem>> = page.map { it.jobs }.stateIn(scope, SharingStarted.Eagerly, emptyList())
 
@@ -107,8 +134,7 @@ class JobsState(private val core: SmartControl, private val scope: CoroutineScop
     fun showing(index: Int) {
         lastShown = index
         val loaded = page.value
-        val rows = loaded.jobs.size
-        if (index >= rows - PAGE / 2 && rows.toULong() < loaded.total && window.value <= rows) window.value = rows + PAGE
+        if (index >= loaded.jobs.size - PAGE / 2 && loaded.jobs.size.toULong() < loaded.total) more.tryEmit(Unit)
     }
 
     /** Providers of the jobs in the current view (for the filter chips), from the same core query without the filter. */
