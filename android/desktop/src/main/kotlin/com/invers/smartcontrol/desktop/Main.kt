@@ -31,6 +31,8 @@ import kotlinx.coroutines.launch
 import java.io.File
 import java.io.FileOutputStream
 import java.io.PrintStream
+import java.nio.file.Files
+import java.nio.file.attribute.PosixFilePermissions
 import java.time.Instant
 import kotlin.system.exitProcess
 
@@ -74,9 +76,17 @@ fun main(args: Array<String>) {
 
 /** Opens the core and the window; returns the exit status once the window is closed (1: could not start). */
 fun run(options: DesktopOptions): Int {
-    if (!options.dataDir.isDirectory && !options.dataDir.mkdirs()) {
-        System.err.println("smartcontrol-desktop: cannot create the data directory ${options.dataDir} (choose another with --data-dir)")
-        return 1
+    if (!options.dataDir.isDirectory) {
+        if (!options.dataDir.mkdirs()) {
+            System.err.println("smartcontrol-desktop: cannot create the data directory ${options.dataDir} (choose another with --data-dir)")
+            return 1
+        }
+        // The technician's jobs, outbox and session are for this user only (secrets/ is 0700 by the core).
+        try {
+            Files.setPosixFilePermissions(options.dataDir.toPath(), PosixFilePermissions.fromString("rwx------"))
+        } catch (_: UnsupportedOperationException) {
+            // not a POSIX file system: its default permissions apply
+        }
     }
     val log = try {
         LineLogSink.open(options.logFile)
