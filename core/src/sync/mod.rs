@@ -506,7 +506,7 @@ const FIRST_PULL_PAGE: usize = 100;
 /// Jobs per page after the first. Pages are applied while the next one is
 /// on the wire and being built by the cloud, so what is left at the end is
 /// the last page alone: a page of 2,000 jobs is about 85 KB compressed
-/// (0.07 s at 10 Mbit/s, 0.7 s at 1 Mbit/s) and about 60 ms to apply, so
+/// (0.07 s at 10 Mbit/s, 0.7 s at 1 Mbit/s) and about 80 ms to apply, so
 /// the transfer hides the store's work and one round trip per page stays a
 /// small share of each page's time on a slow link. One page of 10,000 left
 /// the whole apply (and the cloud building it) after the transfer.
