@@ -96,6 +96,32 @@ impl Store {
         Ok(out)
     }
 
+    /// [`Store::write`] for what the cloud can send again: a page of
+    /// changes committed with its cursor. The commit does not wait for the
+    /// disk (`synchronous = NORMAL` for this transaction): a process kill
+    /// loses nothing (the WAL is in the OS's hands), and on power loss the
+    /// page and its cursor vanish together, so the next sync fetches the
+    /// page again. The next durable commit (an action, `synchronous =
+    /// FULL`) syncs the log with everything before it. Technicians' actions
+    /// never go through here.
+    pub(crate) fn write_refetchable<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = Self::lock(&self.writer);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        // Back to the durability every other write relies on, whatever
+        // the outcome.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        out
+    }
+
     // ---- meta ----------------------------------------------------------
 
     pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
@@ -147,7 +173,7 @@ impl Store {
             })
             .optional()?;
         let was_mine = previous.as_ref().is_some_and(|p| p.2);
-        let cols = SummaryColumns::of(&job.effective());
+        let cols = SummaryColumns::of(job, &job.site_data);
         let search_text = cols.search_text.clone();
         let written = tx.prepare_cached(
             "INSERT INTO jobs (id, server_json, server_version, kind, provider_id, provider_name,
@@ -315,17 +341,16 @@ impl Store {
             s.installation_started
         ])?;
         let site_json = serde_json::to_string(&s.site)?;
-        let stored: (i64, String, String, String) = tx
-            .prepare_cached(
-                "SELECT rowid, site_json, search_text, server_json FROM jobs WHERE id = ?1",
-            )?
-            .query_row([job_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
+        let stored: (i64, String, String) = tx
+            .prepare_cached("SELECT rowid, site_json, search_text FROM jobs WHERE id = ?1")?
+            .query_row([job_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         if stored.1 != site_json {
             // What the technician entered shows in lists and search at once.
-            let cloud: Job = serde_json::from_str(&stored.3)?;
-            let cols = SummaryColumns::of(&local_effective(&cloud, &s.site));
+            let cloud: Job = serde_json::from_str(
+                &tx.prepare_cached("SELECT server_json FROM jobs WHERE id = ?1")?
+                    .query_row([job_id], |r| r.get::<_, String>(0))?,
+            )?;
+            let cols = SummaryColumns::of(&cloud, &s.site);
             tx.prepare_cached(
                 "UPDATE jobs SET site_json = ?2, license_plate = ?3, vin = ?4,
                     vehicle_model = ?5, search_text = ?6, sort_key = ?7 WHERE id = ?1",
@@ -974,7 +999,9 @@ fn provider_specified(cloud: &Job) -> Vec<SiteField> {
     out
 }
 
-/// The denormalised list and search columns of a job as it stands.
+/// The denormalised list and search columns of a job as it stands: the
+/// cloud's job with `site` (what the technician entered) where the provider
+/// left a specification empty, as [`Job::effective`] without copying the job.
 struct SummaryColumns {
     license_plate: Option<String>,
     vin: Option<String>,
@@ -986,10 +1013,13 @@ struct SummaryColumns {
 }
 
 impl SummaryColumns {
-    fn of(job: &Job) -> SummaryColumns {
+    fn of(job: &Job, site: &SiteData) -> SummaryColumns {
+        let license_plate = job.license_plate.as_ref().or(site.license_plate.as_ref());
+        let vin = job.vin.as_ref().or(site.vin.as_ref());
+        let vehicle_model = job.vehicle_model.as_ref().or(site.vehicle_model.as_ref());
         let mut parts: Vec<String> = [
-            job.license_plate.as_deref(),
-            job.vin.as_deref(),
+            license_plate.map(String::as_str),
+            vin.map(String::as_str),
             job.custom_name.as_deref(),
             Some(job.provider_name.as_str()),
             Some(job.fleet_name.as_str()),
@@ -999,26 +1029,24 @@ impl SummaryColumns {
         .map(|s| s.to_lowercase())
         .collect();
         parts.push(
-            job.vehicle_model
-                .as_ref()
+            vehicle_model
                 .map(|m| m.name.to_lowercase())
                 .unwrap_or_default(),
         );
         parts.push(
-            job.vehicle_model
-                .as_ref()
+            vehicle_model
                 .map(|m| m.id.to_lowercase())
                 .unwrap_or_default(),
         );
         SummaryColumns {
-            license_plate: job.license_plate.clone(),
-            vin: job.vin.clone(),
-            vehicle_model: job.vehicle_model.as_ref().map(|m| m.name.clone()),
+            license_plate: license_plate.cloned(),
+            vin: vin.cloned(),
+            vehicle_model: vehicle_model.map(|m| m.name.clone()),
             search_text: parts.join("\u{1f}"),
             sort_key: format!(
                 "{}\u{1f}{}\u{1f}{}",
                 job.planned_service_date.as_deref().unwrap_or("9999-12-31"),
-                job.license_plate.as_deref().unwrap_or(""),
+                license_plate.map(String::as_str).unwrap_or(""),
                 job.id
             ),
         }

@@ -692,3 +692,33 @@ fn an_older_cloud_copy_never_overwrites_a_newer_one() {
         .unwrap();
     assert_eq!(store.job("1", None).unwrap().cloud.version, 5);
 }
+
+#[test]
+fn refetchable_writes_leave_every_other_write_fully_durable() {
+    let (_dir, store) = store_with(&[]);
+    let synchronous = |store: &Store| -> i64 {
+        Store::lock(&store.writer)
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    };
+    // 2 = FULL: every commit waits for the disk.
+    assert_eq!(synchronous(&store), 2);
+    store
+        .write_refetchable(|tx| Store::meta_set(tx, meta::CURSOR, Some("7")))
+        .unwrap();
+    assert_eq!(synchronous(&store), 2);
+    let failed: Result<()> = store.write_refetchable(|tx| {
+        Store::meta_set(tx, meta::CURSOR, Some("8"))?;
+        Err(CoreError::JobNotFound { job_id: "x".into() }.into())
+    });
+    assert!(failed.is_err());
+    assert_eq!(synchronous(&store), 2);
+    assert_eq!(
+        store
+            .read(|c| Store::meta_get(c, meta::CURSOR))
+            .unwrap()
+            .as_deref(),
+        Some("7"),
+        "a failed page is rolled back with its cursor"
+    );
+}
