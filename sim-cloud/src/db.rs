@@ -220,6 +220,45 @@ CREATE INDEX tokens_family ON tokens(family);
     // 5: SHA-256 of each idempotent action, so a key re-sent with another
     // action is refused (NULL for results stored before).
     M::up("ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;"),
+    // 6: onboarding by e-mail: invitations of partners (by a provider, to a
+    // fleet) and of users (by a partner admin), each with the token its
+    // e-mail carries, valid 7 days; the outbox of "sent" e-mails (sim-cloud
+    // has no mail server; QA reads it at GET /_sim/emails).
+    M::up(
+        r#"
+CREATE TABLE invitations (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('PARTNER', 'USER')),
+    token TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL COLLATE NOCASE,
+    role TEXT NOT NULL CHECK (role IN ('TECHNICIAN', 'ADMIN')),
+    name TEXT,
+    provider_id TEXT,
+    fleet_id TEXT,
+    company_id TEXT,
+    company_name TEXT,
+    invited_by TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'COMPLETED', 'DECLINED')),
+    invited_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    responded_at INTEGER,
+    user_id TEXT
+);
+CREATE INDEX invitations_email ON invitations(email, status);
+CREATE INDEX invitations_company ON invitations(company_id);
+CREATE INDEX invitations_provider ON invitations(provider_id);
+CREATE TABLE sent_emails (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    to_addr TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    invitation_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    link TEXT NOT NULL,
+    sent_at TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// Opens (or creates) the database at `path`, or an in-memory one for

@@ -28,7 +28,10 @@ use tower_http::decompression::RequestDecompressionLayer;
 use crate::domain::Held;
 use crate::error::{SimError, SimResult};
 use crate::faults::{fault_layer, stats_layer, FaultConfig, FaultState, SharedFaults, Stats};
-use crate::model::{CompanyRef, JobFilter, NewJob, NewUser, RegisteredDevice};
+use crate::model::{
+    CompanyRef, CompleteRegistration, JobFilter, NewJob, NewPartnerInvitation, NewUser,
+    NewUserInvitation, RegisteredDevice, UserPatch,
+};
 use crate::{AuthUser, SimAdmin};
 
 /// The OpenAPI 3 document of every route, served at `/openapi.json`.
@@ -196,6 +199,44 @@ fn route_table() -> Vec<RouteDef> {
             O,
             partner_delete_connection,
         ),
+        r(
+            "POST",
+            "/api/v1/provider/fleets/{fleet_id}/partner-invitations",
+            O,
+            provider_invite_partner,
+        ),
+        r(
+            "GET",
+            "/api/v1/provider/partner-invitations",
+            O,
+            provider_partner_invitations,
+        ),
+        r("GET", "/api/v1/partner/invitations", O, partner_invitations),
+        r(
+            "POST",
+            "/api/v1/partner/invitations",
+            O,
+            partner_invite_user,
+        ),
+        r(
+            "PATCH",
+            "/api/v1/partner/users/{id}",
+            O,
+            partner_update_user,
+        ),
+        r("GET", "/api/v1/registrations/{token}", O, registration_get),
+        r(
+            "POST",
+            "/api/v1/registrations/{token}/complete",
+            O,
+            registration_complete,
+        ),
+        r(
+            "POST",
+            "/api/v1/registrations/{token}/decline",
+            O,
+            registration_decline,
+        ),
         r("GET", "/api/v1/partner/users", O, partner_users),
         r("POST", "/api/v1/partner/users", O, partner_create_user),
         r("GET", "/api/v1/partner/settings", O, partner_settings),
@@ -214,6 +255,7 @@ fn route_table() -> Vec<RouteDef> {
         r("GET", "/_sim/clock", O, sim_get_clock),
         r("POST", "/_sim/clock", O, sim_set_clock),
         r("POST", "/_sim/providers", O, sim_create_provider),
+        r("GET", "/_sim/emails", O, sim_emails),
     ]
 }
 
@@ -673,6 +715,77 @@ async fn partner_delete_connection(
     Ok(Json(blocking(move || s.admin.delete_connection(&c, &id)).await?).into_response())
 }
 
+async fn provider_invite_partner(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(fleet_id): Path<String>,
+    ApiJson(body): ApiJson<NewPartnerInvitation>,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    let inv = blocking(move || s.admin.invite_partner(&p, &u.id, &fleet_id, &body)).await?;
+    Ok((StatusCode::CREATED, Json(inv)).into_response())
+}
+
+async fn provider_partner_invitations(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+) -> SimResult<Response> {
+    let p = u.provider()?.to_owned();
+    Ok(Json(blocking(move || s.admin.list_provider_invitations(&p)).await?).into_response())
+}
+
+async fn partner_invitations(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    Ok(Json(blocking(move || s.admin.list_company_invitations(&c)).await?).into_response())
+}
+
+async fn partner_invite_user(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    ApiJson(body): ApiJson<NewUserInvitation>,
+) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    let inv = blocking(move || s.admin.invite_user(&c, &u.id, &body)).await?;
+    Ok((StatusCode::CREATED, Json(inv)).into_response())
+}
+
+async fn partner_update_user(
+    State(s): State<AppState>,
+    Auth(u): Auth,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> SimResult<Response> {
+    let c = u.admin_company()?.to_owned();
+    let me = u.id.clone();
+    Ok(
+        Json(blocking(move || s.admin.update_company_user(&c, &me, &id, &patch)).await?)
+            .into_response(),
+    )
+}
+
+async fn registration_get(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+) -> SimResult<Response> {
+    Ok(Json(blocking(move || s.admin.registration(&token)).await?).into_response())
+}
+
+async fn registration_complete(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    ApiJson(body): ApiJson<CompleteRegistration>,
+) -> SimResult<Response> {
+    let out = blocking(move || s.admin.complete_registration(&token, &body)).await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+async fn registration_decline(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+) -> SimResult<Response> {
+    Ok(Json(blocking(move || s.admin.decline_registration(&token)).await?).into_response())
+}
+
 async fn partner_users(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
     let c = u.admin_company()?.to_owned();
     Ok(Json(blocking(move || s.admin.list_company_users(&c)).await?).into_response())
@@ -840,6 +953,14 @@ async fn sim_create_provider(
         Json(CreatedProvider { provider_id, user }),
     )
         .into_response())
+}
+
+async fn sim_emails(State(s): State<AppState>, Query(q): Q) -> SimResult<Response> {
+    let to = q
+        .get("to")
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    Ok(Json(blocking(move || s.admin.sent_emails(to.as_deref())).await?).into_response())
 }
 
 async fn sim_stats(State(s): State<AppState>) -> Response {

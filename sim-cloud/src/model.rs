@@ -433,3 +433,206 @@ pub struct DeviceRevocations {
     /// the provider's fleets, in revocation order.
     pub revoked_grant_ids: Vec<String>,
 }
+
+/// What an invitation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvitationKind {
+    /// A provider invites a service partner that has no account yet to one
+    /// of its fleets: completing it registers the company and its first
+    /// ADMIN and accepts the fleet connection.
+    Partner,
+    /// A partner admin invites a user (TECHNICIAN or ADMIN) to the company.
+    User,
+}
+
+impl InvitationKind {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationKind::Partner => "PARTNER",
+            InvitationKind::User => "USER",
+        }
+    }
+    /// Parses the wire string.
+    pub fn parse(s: &str) -> Option<InvitationKind> {
+        match s {
+            "PARTNER" => Some(InvitationKind::Partner),
+            "USER" => Some(InvitationKind::User),
+            _ => None,
+        }
+    }
+}
+
+/// State of an invitation as shown (EXPIRED is a PENDING invitation past
+/// its `expires_at` by the cloud's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvitationStatus {
+    /// Sent, waiting for "Complete Registration" (7 days).
+    Pending,
+    /// Registration completed; the link cannot be used again.
+    Completed,
+    /// The invited person declined; final (a new invitation is needed).
+    Declined,
+    /// Not answered within 7 days; a new invitation is needed.
+    Expired,
+}
+
+impl InvitationStatus {
+    /// The stored string (EXPIRED is never stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Pending => "PENDING",
+            InvitationStatus::Completed => "COMPLETED",
+            InvitationStatus::Declined => "DECLINED",
+            InvitationStatus::Expired => "EXPIRED",
+        }
+    }
+    /// Parses the stored string.
+    pub fn parse(s: &str) -> Option<InvitationStatus> {
+        match s {
+            "PENDING" => Some(InvitationStatus::Pending),
+            "COMPLETED" => Some(InvitationStatus::Completed),
+            "DECLINED" => Some(InvitationStatus::Declined),
+            "EXPIRED" => Some(InvitationStatus::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// An invitation by e-mail, as the inviter and the registration page see
+/// it (the token travels only in the e-mail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// Invitation id.
+    pub id: String,
+    /// PARTNER (company registration) or USER (user of a company).
+    pub kind: InvitationKind,
+    /// The invited e-mail address (the login of the account it creates).
+    pub email: String,
+    /// Role of the account the registration creates (ADMIN for PARTNER).
+    pub role: Role,
+    /// Name suggested by the inviter (the registration may change it).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Current state.
+    pub status: InvitationStatus,
+    /// The inviting provider (PARTNER).
+    #[serde(default)]
+    pub provider_id: Option<String>,
+    /// Name of the inviting provider (PARTNER).
+    #[serde(default)]
+    pub provider_name: Option<String>,
+    /// The fleet the partner is invited to (PARTNER).
+    #[serde(default)]
+    pub fleet_id: Option<String>,
+    /// Name of that fleet (PARTNER).
+    #[serde(default)]
+    pub fleet_name: Option<String>,
+    /// The company (USER; PARTNER once completed).
+    #[serde(default)]
+    pub company_id: Option<String>,
+    /// Name of that company.
+    #[serde(default)]
+    pub company_name: Option<String>,
+    /// RFC 3339 time the invitation was sent.
+    pub invited_at: String,
+    /// RFC 3339 time the link expires (invited_at + 7 days).
+    pub expires_at: String,
+    /// RFC 3339 time it was completed or declined.
+    #[serde(default)]
+    pub responded_at: Option<String>,
+    /// The account the registration created.
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// `POST /api/v1/provider/fleets/{fleet_id}/partner-invitations` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPartnerInvitation {
+    /// E-mail of the person who will be the partner's first admin.
+    pub email: String,
+    /// Name of the company as the provider knows it (suggested display name).
+    #[serde(default)]
+    pub company_name: Option<String>,
+    /// Name of the person (suggested).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/v1/partner/invitations` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserInvitation {
+    /// E-mail of the invited person (their login).
+    pub email: String,
+    /// TECHNICIAN or ADMIN.
+    pub role: Role,
+    /// Name of the person (suggested).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/v1/registrations/{token}/complete` body ("Complete
+/// Registration").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteRegistration {
+    /// The account's password (8 to 200 characters).
+    pub password: String,
+    /// The person's display name (defaults to the inviter's suggestion).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Company details (PARTNER invitations only; `display_name` required),
+    /// validated like `PUT /api/v1/partner/settings`.
+    #[serde(default)]
+    pub company: Option<serde_json::Value>,
+}
+
+/// Answer of a completed registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistrationResult {
+    /// The invitation, now COMPLETED.
+    pub invitation: Invitation,
+    /// The account created; sign in with its e-mail and the password.
+    pub user: UserSummary,
+    /// The fleet connection (PARTNER: ACCEPTED), else null.
+    #[serde(default)]
+    pub connection: Option<Connection>,
+}
+
+/// `PATCH /api/v1/partner/users/{id}` body: at least one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// New display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New role (TECHNICIAN or ADMIN).
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// An e-mail the cloud "sent" (`GET /_sim/emails`; sim-cloud has no mail
+/// server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentEmail {
+    /// Sequence number (increasing).
+    pub id: i64,
+    /// Recipient.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body, with the link.
+    pub body: String,
+    /// The invitation the e-mail is about.
+    pub invitation_id: String,
+    /// The registration token the link carries.
+    pub token: String,
+    /// The link (API path of the registration).
+    pub link: String,
+    /// RFC 3339 time (the cloud's clock).
+    pub sent_at: String,
+}

@@ -17,7 +17,8 @@ use smartcontrol_ble::client::Connection;
 use smartcontrol_ble::transport::{BleChannel, BoxFuture, FrameWriter, TransportError};
 use smartcontrol_ble::uuids::{AdvertData, SERVICE_UUID};
 use smartcontrol_sim_device::bluez::{
-    device_address, device_path, BluezError, BluezSim, BluezSimConfig, PrivateBus, SimDeviceProcess,
+    device_address, device_path, BluezError, BluezSim, BluezSimConfig, GattCache, PrivateBus,
+    SimDeviceProcess,
 };
 use smartcontrol_sim_device::{LinkModel, SimWorld, VehicleTiming};
 use zbus::message::Type as MsgType;
@@ -155,9 +156,19 @@ fn no_options() -> HashMap<&'static str, Variant<'static>> {
 }
 
 async fn serve(world: SimWorld, bus: &PrivateBus) -> BluezSim {
-    BluezSim::serve(world, bus.address(), BluezSimConfig::default())
-        .await
-        .unwrap()
+    serve_with(world, bus, BluezSimConfig::default()).await
+}
+
+async fn serve_with(world: SimWorld, bus: &PrivateBus, config: BluezSimConfig) -> BluezSim {
+    BluezSim::serve(world, bus.address(), config).await.unwrap()
+}
+
+/// main.conf `Cache = no`: GATT objects go with the link.
+fn no_gatt_cache() -> BluezSimConfig {
+    BluezSimConfig {
+        gatt_cache: GattCache::No,
+        ..BluezSimConfig::default()
+    }
 }
 
 /// Start discovery and wait for the device object.
@@ -266,7 +277,7 @@ async fn dbus_channel(conn: &Bus, serial: &str, dev: &str, mtu: usize) -> BleCha
 async fn discovery_connect_session_and_disconnect() {
     let bus = bus();
     let (w, dev_sim) = world(LinkModel::fast(), VehicleTiming::instant());
-    let sim = serve(w, &bus).await;
+    let sim = serve_with(w, &bus, no_gatt_cache()).await;
     let conn = client(&bus).await;
     let mut sig = signals(&conn).await;
 
@@ -363,7 +374,8 @@ async fn discovery_connect_session_and_disconnect() {
         "over-dbus"
     );
 
-    // Client disconnect: ServicesResolved/Connected false, GATT removed.
+    // Client disconnect: ServicesResolved/Connected false, GATT removed
+    // (Cache = no).
     c.close().await.unwrap();
     wait_signal(&mut sig, "Connected=false", |m| {
         is_bool_change(m, &dev, "Connected", false)
@@ -380,7 +392,7 @@ async fn discovery_connect_session_and_disconnect() {
 async fn peripheral_side_disconnect_reaches_the_client() {
     let bus = bus();
     let (w, dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
-    let _sim = serve(w, &bus).await;
+    let _sim = serve_with(w, &bus, no_gatt_cache()).await;
     let conn = client(&bus).await;
     let mut sig = signals(&conn).await;
     let dev = device_path(&device_address(SERIAL));
@@ -488,11 +500,23 @@ async fn org_bluez_error_replies_and_connect_failure_injection() {
     .await;
 
     let code = |e: zbus::Error| dbus_error(&e);
+    // A read-only characteristic: with no type no write procedure fits
+    // (NotSupported); a write request goes out and the CloudBoxx refuses it.
     let e = ident
         .call_method("WriteValue", &(vec![1u8], no_options()))
         .await
         .unwrap_err();
-    assert!(code(e).starts_with("org.bluez.Error.NotPermitted"));
+    assert_eq!(
+        code(e),
+        "org.bluez.Error.NotSupported: Operation is not supported"
+    );
+    let mut req: HashMap<&str, Variant<'_>> = HashMap::new();
+    req.insert("type", Variant::from("request"));
+    let e = ident
+        .call_method("WriteValue", &(vec![1u8], req))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.NotPermitted: Write not permitted");
     let e = write
         .call_method("ReadValue", &(no_options(),))
         .await
@@ -511,10 +535,11 @@ async fn org_bluez_error_replies_and_connect_failure_injection() {
         .await
         .unwrap_err();
     assert!(code(e).starts_with("org.bluez.Error.NotSupported"));
-    let mut reliable: HashMap<&str, Variant<'_>> = HashMap::new();
-    reliable.insert("type", Variant::from("reliable"));
+    // An unknown write type: NotSupported (characteristic_write_value).
+    let mut bogus: HashMap<&str, Variant<'_>> = HashMap::new();
+    bogus.insert("type", Variant::from("bogus"));
     let e = write
-        .call_method("WriteValue", &(vec![1u8], reliable))
+        .call_method("WriteValue", &(vec![1u8], bogus))
         .await
         .unwrap_err();
     assert!(code(e).starts_with("org.bluez.Error.NotSupported"));
@@ -550,7 +575,7 @@ async fn org_bluez_error_replies_and_connect_failure_injection() {
     let mut off: HashMap<&str, Variant<'_>> = HashMap::new();
     off.insert("offset", Variant::from(200u16));
     let e = ident.call_method("ReadValue", &(off,)).await.unwrap_err();
-    assert!(code(e).starts_with("org.bluez.Error.InvalidOffset"));
+    assert_eq!(code(e), "org.bluez.Error.InvalidArguments: Invalid offset");
 
     // CCCD follows StartNotify/StopNotify.
     let v: Vec<u8> = cccd.call("ReadValue", &(no_options(),)).await.unwrap();
@@ -1040,4 +1065,266 @@ async fn acquire_write_and_notify_pass_sockets() {
         .await
         .unwrap_err();
     assert_bluez_error(&e, "org.bluez.Error.InProgress");
+}
+
+fn opts(entries: &[(&'static str, Variant<'static>)]) -> HashMap<&'static str, Variant<'static>> {
+    entries.iter().cloned().collect()
+}
+
+/// WriteValue as gatt-client.c's `characteristic_write_value` chooses the
+/// procedure: an `offset` makes a long write at that offset, `type:
+/// reliable` a reliable long write; the CloudBoxx's server answers Invalid
+/// Offset past its value (InvalidArguments "Invalid offset") and Invalid
+/// Attribute Value Length past 512 bytes; a command cannot carry an offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_value_with_offset_and_reliable_writes() {
+    let bus = bus();
+    let (w, dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let _sim = serve(w, &bus).await;
+    let conn = client(&bus).await;
+    let mut sig = signals(&conn).await;
+    let dev = device_path(&device_address(SERIAL));
+    discover(&conn, &mut sig, &dev).await;
+    proxy(&conn, &dev, DEVICE1)
+        .await
+        .call_method("Connect", &())
+        .await
+        .unwrap();
+    let write = proxy(&conn, &format!("{dev}/service000a/char000b"), CHAR1).await;
+    let code = |e: zbus::Error| dbus_error(&e);
+    let frames = || dev_sim.link_counters().frames_to_device;
+
+    // A 10-byte value, then 6 bytes at offset 4: the value is 10 bytes again.
+    write
+        .call_method("WriteValue", &(vec![7u8; 10], no_options()))
+        .await
+        .unwrap();
+    let before = frames();
+    write
+        .call_method(
+            "WriteValue",
+            &(vec![8u8; 6], opts(&[("offset", Variant::from(4u16))])),
+        )
+        .await
+        .unwrap();
+    assert!(frames() > before, "the long write reached the CloudBoxx");
+    // Offset 10 (the end) appends; 21 is past the 20-byte value.
+    write
+        .call_method(
+            "WriteValue",
+            &(vec![9u8; 10], opts(&[("offset", Variant::from(10u16))])),
+        )
+        .await
+        .unwrap();
+    let e = write
+        .call_method(
+            "WriteValue",
+            &(vec![1u8], opts(&[("offset", Variant::from(21u16))])),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.InvalidArguments: Invalid offset");
+    // Offset + length past 512.
+    let e = write
+        .call_method(
+            "WriteValue",
+            &(vec![1u8; 500], opts(&[("offset", Variant::from(20u16))])),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.InvalidArguments: Invalid Length");
+    // A write command has no offset.
+    let e = write
+        .call_method(
+            "WriteValue",
+            &(
+                vec![1u8],
+                opts(&[
+                    ("offset", Variant::from(2u16)),
+                    ("type", Variant::from("command")),
+                ]),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(e),
+        "org.bluez.Error.NotSupported: Operation is not supported"
+    );
+
+    // Reliable writes: short, long and at an offset.
+    for (len, offset) in [(3usize, 0u16), (400, 0), (5, 398)] {
+        let before = frames();
+        write
+            .call_method(
+                "WriteValue",
+                &(
+                    vec![2u8; len],
+                    opts(&[
+                        ("type", Variant::from("reliable")),
+                        ("offset", Variant::from(offset)),
+                    ]),
+                ),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("reliable write of {len} at {offset}: {}", code(e)));
+        assert!(frames() > before);
+    }
+    let e = write
+        .call_method(
+            "WriteValue",
+            &(
+                vec![2u8; 1],
+                opts(&[
+                    ("type", Variant::from("reliable")),
+                    ("offset", Variant::from(404u16)),
+                ]),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.InvalidArguments: Invalid offset");
+    // A wrongly typed offset is the call's invalid arguments (parse_options).
+    let e = write
+        .call_method(
+            "WriteValue",
+            &(vec![1u8], opts(&[("offset", Variant::from("four"))])),
+        )
+        .await
+        .unwrap_err();
+    assert!(code(e).starts_with("org.bluez.Error.InvalidArguments"));
+}
+
+/// BlueZ 5.66 keeps the attributes of a disconnected device (main.conf
+/// `Cache = always`): the GATT objects stay, and calls on them answer
+/// `org.bluez.Error.Failed: Not connected` (gatt-client.c, `!gatt`);
+/// StopNotify without a session answers `Failed: No notify session
+/// started`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatt_calls_on_a_disconnected_device_and_stop_notify_without_a_session() {
+    let bus = bus();
+    let (w, _dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let _sim = serve(w, &bus).await;
+    let conn = client(&bus).await;
+    let mut sig = signals(&conn).await;
+    let dev = device_path(&device_address(SERIAL));
+    discover(&conn, &mut sig, &dev).await;
+    let d = proxy(&conn, &dev, DEVICE1).await;
+    d.call_method("Connect", &()).await.unwrap();
+    let svc = format!("{dev}/service000a");
+    let write = proxy(&conn, &format!("{svc}/char000b"), CHAR1).await;
+    let notify = proxy(&conn, &format!("{svc}/char000d"), CHAR1).await;
+    let ident = proxy(&conn, &format!("{svc}/char0010"), CHAR1).await;
+    let cccd = proxy(
+        &conn,
+        &format!("{svc}/char000d/desc000f"),
+        "org.bluez.GattDescriptor1",
+    )
+    .await;
+    let code = |e: zbus::Error| dbus_error(&e);
+
+    // Connected, no session: StopNotify is refused.
+    let e = notify.call_method("StopNotify", &()).await.unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.Failed: No notify session started");
+    notify.call_method("StartNotify", &()).await.unwrap();
+    notify.call_method("StopNotify", &()).await.unwrap();
+    let e = notify.call_method("StopNotify", &()).await.unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.Failed: No notify session started");
+
+    d.call_method("Disconnect", &()).await.unwrap();
+    wait_signal(&mut sig, "Connected=false", |m| {
+        is_bool_change(m, &dev, "Connected", false)
+    })
+    .await;
+    assert!(!d.get_property::<bool>("ServicesResolved").await.unwrap());
+    let objs = managed(&conn).await;
+    assert!(
+        objs.keys().any(|p| p.as_str() == format!("{svc}/char000b")),
+        "the cached GATT objects stay: {:?}",
+        objs.keys().collect::<Vec<_>>()
+    );
+    let e = write
+        .call_method("WriteValue", &(vec![1u8], no_options()))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.Failed: Not connected");
+    let e = ident
+        .call_method("ReadValue", &(no_options(),))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.Failed: Not connected");
+    let e = cccd
+        .call_method("ReadValue", &(no_options(),))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.Failed: Not connected");
+    let e = write
+        .call_method("AcquireWrite", &(no_options(),))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.Failed: Not connected");
+    let e = notify.call_method("StopNotify", &()).await.unwrap_err();
+    assert_eq!(code(e), "org.bluez.Error.Failed: No notify session started");
+
+    // Reconnecting brings the same objects back to life.
+    d.call_method("Connect", &()).await.unwrap();
+    assert!(d.get_property::<bool>("ServicesResolved").await.unwrap());
+    write
+        .call_method("WriteValue", &(vec![1u8], no_options()))
+        .await
+        .unwrap();
+    let v: Vec<u8> = ident.call("ReadValue", &(no_options(),)).await.unwrap();
+    assert!(!v.is_empty());
+}
+
+/// device.c's temporary timer: a discovered device that was never
+/// connected is removed (InterfacesRemoved) once no advertising report
+/// refreshed it for TemporaryTimeout (BlueZ: 30 s; here 400 ms). Reports
+/// during discovery keep it; a device that was connected is no longer
+/// temporary and stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_devices_disappear_after_the_timeout_once_discovery_stops() {
+    let bus = bus();
+    let (w, _dev_sim) = world(LinkModel::ideal(185), VehicleTiming::instant());
+    let timeout = Duration::from_millis(400);
+    let _sim = serve_with(
+        w,
+        &bus,
+        BluezSimConfig {
+            temporary_timeout: Some(timeout),
+            ..BluezSimConfig::default()
+        },
+    )
+    .await;
+    let conn = client(&bus).await;
+    let mut sig = signals(&conn).await;
+    let dev = device_path(&device_address(SERIAL));
+    let adapter = proxy(&conn, ADAPTER, "org.bluez.Adapter1").await;
+    let known = |objs: &Managed| objs.keys().any(|p| p.as_str() == dev);
+
+    discover(&conn, &mut sig, &dev).await;
+    // While discovering, the reports keep it well past the timeout.
+    tokio::time::sleep(timeout * 3).await;
+    assert!(known(&managed(&conn).await), "kept while it advertises");
+    adapter.call_method("StopDiscovery", &()).await.unwrap();
+    let stopped = std::time::Instant::now();
+    wait_signal(&mut sig, "InterfacesRemoved of the temporary device", |m| {
+        interfaces_removed(m).is_some_and(|(p, i)| p == dev && i.iter().any(|x| x == DEVICE1))
+    })
+    .await;
+    let after = stopped.elapsed();
+    assert!(
+        after >= timeout - Duration::from_millis(200),
+        "removed after {after:?}, before the timeout"
+    );
+    assert!(!known(&managed(&conn).await));
+
+    // Found again, connected once, disconnected: no longer temporary.
+    discover(&conn, &mut sig, &dev).await;
+    let d = proxy(&conn, &dev, DEVICE1).await;
+    d.call_method("Connect", &()).await.unwrap();
+    d.call_method("Disconnect", &()).await.unwrap();
+    adapter.call_method("StopDiscovery", &()).await.unwrap();
+    tokio::time::sleep(timeout * 4).await;
+    assert!(known(&managed(&conn).await), "a connected device is kept");
 }

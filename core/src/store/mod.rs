@@ -385,10 +385,37 @@ impl Store {
         if let Some((rowid, text)) = row {
             Self::search_index_remove(tx, rowid, &text)?;
         }
+        tx.execute(
+            "INSERT INTO job_tombstones (job_id, server_version, deleted_at)
+             VALUES (?1, COALESCE((SELECT server_version FROM jobs WHERE id = ?1), 0),
+                     CAST(strftime('%s', 'now') AS INTEGER))
+             ON CONFLICT (job_id) DO UPDATE SET
+                server_version = MAX(server_version, excluded.server_version),
+                deleted_at = excluded.deleted_at",
+            [job_id],
+        )?;
         tx.execute("DELETE FROM jobs WHERE id = ?1", [job_id])?;
         tx.execute("DELETE FROM vehicle_tests WHERE job_id = ?1", [job_id])?;
         tx.execute("DELETE FROM workflow_reports WHERE job_id = ?1", [job_id])?;
         Self::erase_grant(tx, job_id)?;
+        Ok(())
+    }
+
+    /// The cloud version a forgotten job had, when the store deleted it
+    /// (see [`Store::delete_job`]); `None` for a job never deleted or
+    /// brought back by a pull.
+    pub(crate) fn tombstone(tx: &Transaction<'_>, job_id: &str) -> Result<Option<i64>> {
+        Ok(tx
+            .prepare_cached("SELECT server_version FROM job_tombstones WHERE job_id = ?1")?
+            .query_row([job_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The changes feed shows the job again: it is in reach, whatever a
+    /// tombstone said.
+    pub(crate) fn clear_tombstone(tx: &Transaction<'_>, job_id: &str) -> Result<()> {
+        tx.prepare_cached("DELETE FROM job_tombstones WHERE job_id = ?1")?
+            .execute([job_id])?;
         Ok(())
     }
 
@@ -743,6 +770,11 @@ impl Store {
                 [key],
             )?;
         }
+        if let Some(version) = Self::tombstone(tx, &job.id)? {
+            // A late answer for a job a pull removed meanwhile: it stays gone.
+            tracing::info!(job_id = %job.id, answer_version = job.version, deleted_at_version = version, "late push answer for a removed job ignored");
+            return Ok(false);
+        }
         Self::upsert_cloud_job(tx, job, me)
     }
 
@@ -810,6 +842,9 @@ impl Store {
             tracing::warn!(job_id, key = k, reason = %reason, "queued action refused by the cloud; kept as a conflict");
         }
         match cloud_job {
+            Some(job) if Self::tombstone(tx, &job.id)?.is_some() => {
+                tracing::info!(job_id = %job.id, "late refusal for a removed job: the job stays gone");
+            }
             Some(job) => {
                 Self::upsert_cloud_job(tx, job, me)?;
             }
@@ -914,7 +949,7 @@ impl Store {
     pub(crate) fn clear_account(tx: &Transaction<'_>) -> Result<()> {
         tx.execute_batch(
             "DELETE FROM outbox; DELETE FROM jobs; DELETE FROM vehicle_tests; DELETE FROM grants;
-             DELETE FROM workflow_reports;
+             DELETE FROM workflow_reports; DELETE FROM job_tombstones;
              INSERT INTO jobs_search (jobs_search) VALUES ('delete-all');
              DELETE FROM conflicts; DELETE FROM meta;",
         )?;

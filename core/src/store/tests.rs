@@ -722,3 +722,50 @@ fn refetchable_writes_leave_every_other_write_fully_durable() {
         "a failed page is rolled back with its cursor"
     );
 }
+
+/// A job deleted by a pull (it left the technician's reach) leaves a
+/// tombstone: a late push answer of another process (its action was
+/// applied before the removal) must not bring the job back; only the
+/// changes feed does, which clears the tombstone.
+#[test]
+fn a_late_push_answer_does_not_resurrect_a_removed_job() {
+    let mut assigned = cloud_job("1", "B-SC 1", JobStatus::Assigned);
+    assigned.version = 3;
+    let (_d, store) = store_with(&[assigned.clone()]);
+    let queued = store.queue_action(&me(), "1", Action::Claim).unwrap();
+    // The pull removes the job (the provider withdrew it).
+    store
+        .write(|tx| {
+            Store::job_removed(tx, "1", &RejectReason::Unassigned, "unassigned", &me()).map(|_| ())
+        })
+        .unwrap();
+    assert!(store.job("1", None).is_err(), "removed");
+    assert_eq!(
+        store.write(|tx| Store::tombstone(tx, "1")).unwrap(),
+        Some(3),
+        "tombstone with the version at deletion"
+    );
+    // The late answer of the claim (version 4, applied before the removal).
+    let mut mine = running_mine(assigned.clone());
+    mine.version = 4;
+    let ended = store
+        .write(|tx| Store::action_applied(tx, &queued.idempotency_key, &mine, &me()))
+        .unwrap();
+    assert!(!ended);
+    assert!(
+        store.job("1", None).is_err(),
+        "the late answer did not resurrect it"
+    );
+    assert!(!view(&store, JobView::Mine).contains(&"1".to_owned()));
+    // The job comes back through the feed (assigned again, version 6).
+    let mut again = assigned.clone();
+    again.version = 6;
+    store
+        .write(|tx| {
+            Store::clear_tombstone(tx, "1")?;
+            Store::upsert_cloud_job(tx, &again, &me())
+        })
+        .unwrap();
+    assert_eq!(store.job("1", None).unwrap().cloud.version, 6);
+    assert_eq!(store.write(|tx| Store::tombstone(tx, "1")).unwrap(), None);
+}

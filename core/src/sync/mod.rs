@@ -441,6 +441,9 @@ impl Inner {
                 let mut ended = Vec::new();
                 let mut conflicts = 0;
                 for job in &page.jobs {
+                    // The feed is ordered by its cursor: a job it shows is in
+                    // reach again, even if a removal once deleted it.
+                    Store::clear_tombstone(tx, &job.id)?;
                     if Store::upsert_cloud_job(tx, job, &me)? {
                         let why = if job.status.is_final() {
                             job.status.to_string()

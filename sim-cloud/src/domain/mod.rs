@@ -7,6 +7,7 @@ mod devices;
 pub mod grants;
 mod jobs;
 mod orgs;
+mod registration;
 mod technician;
 
 pub use auth::{current_totp_code, totp_for_secret, REFRESH_TOKEN_TTL_SECS};
@@ -16,6 +17,7 @@ pub use grants::{
 };
 pub use jobs::{CSV_COLUMNS, CSV_HEADER, MAX_IMPORT_ROWS};
 pub use orgs::INVITATION_TTL_SECS;
+pub use registration::{MAX_PERSON_NAME_CHARS, PASSWORD_CHARS};
 pub use technician::Held;
 
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -40,7 +40,7 @@ fn read_connection(r: &rusqlite::Row<'_>) -> rusqlite::Result<Connection> {
     })
 }
 
-fn load_connection(conn: &Db, id: &str) -> SimResult<Connection> {
+pub(crate) fn load_connection(conn: &Db, id: &str) -> SimResult<Connection> {
     conn.query_row(
         &format!("{CONNECTION_SELECT} WHERE c.id = ?1"),
         [id],
@@ -56,6 +56,18 @@ fn expires_at_ts(conn: &Db, id: &str) -> SimResult<i64> {
         [id],
         |r| r.get(0),
     )?)
+}
+
+/// Whether `e` looks like an e-mail address (`local@domain.tld`, no
+/// spaces).
+pub(crate) fn is_email(e: &str) -> bool {
+    e.split_once('@').is_some_and(|(l, d)| {
+        !l.is_empty()
+            && d.contains('.')
+            && !d.starts_with('.')
+            && !d.ends_with('.')
+            && !d.contains('@')
+    }) && !e.chars().any(char::is_whitespace)
 }
 
 /// Longest company display name.
@@ -87,10 +99,7 @@ pub(crate) fn check_settings(settings: &serde_json::Value) -> SimResult<Option<S
         Some(n) => Some(n.to_owned()),
     };
     if let Some(e) = text("contact_email")? {
-        let valid = e
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !e.contains(' '));
-        if !valid {
+        if !is_email(e) {
             return Err(SimError::bad_request(format!(
                 "contact_email {e:?} is not an e-mail address"
             )));

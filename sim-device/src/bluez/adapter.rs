@@ -61,6 +61,7 @@ impl Shared {
                     .devices
                     .entry(serial.clone())
                     .or_insert_with(|| DevState::new(&serial));
+                d.last_seen = std::time::Instant::now();
                 let mut props: Vec<(&'static str, Variant<'static>)> = Vec::new();
                 let rssi_report = match d.rssi {
                     None => true,
@@ -110,12 +111,47 @@ impl Shared {
             .map(|(s, d)| (s.clone(), d.path.clone()))
             .collect();
         for (serial, path) in gone {
-            let _ = self
-                .conn
-                .object_server()
-                .remove::<Device, _>(path.as_str())
-                .await;
-            self.state().devices.remove(&serial);
+            self.forget_device(&serial, &path).await;
+        }
+    }
+
+    /// Removes a device that is not connected: its GATT objects (cached)
+    /// and its Device1 object (InterfacesRemoved), and its state. Callers
+    /// hold `tree`.
+    async fn forget_device(&self, serial: &str, path: &str) {
+        self.remove_gatt_objects(serial, path).await;
+        let _ = self.conn.object_server().remove::<Device, _>(path).await;
+        self.state().devices.remove(serial);
+    }
+
+    /// The temporary timer (device.c's `set_temporary_timer`, restarted by
+    /// every advertising report in `device_update_last_seen`, cleared while
+    /// connected): a temporary device (discovered, never connected nor
+    /// blocked, not paired) whose last report is older than
+    /// `temporary_timeout` is removed (`device_disappeared` →
+    /// `btd_adapter_remove_device`), whether or not discovery is on.
+    pub(super) async fn expire_temporary_devices(&self) {
+        let Some(timeout) = self.config.temporary_timeout else {
+            return;
+        };
+        let _tree = self.tree.lock().await;
+        let expired: Vec<(String, String)> = self
+            .state()
+            .devices
+            .iter()
+            .filter(|(_, d)| {
+                d.exported
+                    && d.link.is_none()
+                    && !d.connecting
+                    && d.temporary
+                    && !d.blocked
+                    && d.last_seen.elapsed() >= timeout
+            })
+            .map(|(s, d)| (s.clone(), d.path.clone()))
+            .collect();
+        for (serial, path) in expired {
+            tracing::debug!(%serial, ?timeout, "temporary device not seen: removed");
+            self.forget_device(&serial, &path).await;
         }
     }
 
@@ -239,6 +275,7 @@ impl Shared {
             .ok_or_else(|| BluezErr::DoesNotExist("Does Not Exist".into()))?;
         self.teardown(&serial, None).await;
         let _tree = self.tree.lock().await;
+        self.remove_gatt_objects(&serial, path).await;
         let _ = self.conn.object_server().remove::<Device, _>(path).await;
         if let Some(d) = self.state().devices.get_mut(&serial) {
             d.exported = false;
@@ -261,6 +298,7 @@ pub(crate) async fn discovery_ticker(shared: Weak<Shared>) {
             sh.prune_discovery_clients().await;
         }
         sh.refresh().await;
+        sh.expire_temporary_devices().await;
     }
 }
 

@@ -10,7 +10,7 @@ use zbus::{interface, OwnedObjectPath, OwnedVariant, Variant};
 
 use super::gatt::*;
 use super::state::*;
-use super::ADAPTER_PATH;
+use super::{GattCache, ADAPTER_PATH};
 
 impl Shared {
     pub(super) async fn connect(&self, serial: &str) -> Result<(), BluezErr> {
@@ -138,7 +138,13 @@ impl Shared {
             .await?;
             Ok::<(), zbus::Error>(())
         };
-        if let Err(e) = export.await {
+        let export_result = export.await;
+        if export_result.is_ok() {
+            if let Some(d) = self.state().devices.get_mut(serial) {
+                d.gatt_exported = true;
+            }
+        }
+        if let Err(e) = export_result {
             drop(_tree);
             self.teardown(serial, Some(generation)).await;
             return Err(BluezErr::Failed(format!("cannot export GATT objects: {e}")));
@@ -161,6 +167,8 @@ impl Shared {
             }
             if let Some(d) = st.devices.get_mut(serial) {
                 d.services_resolved = true;
+                // register_gatt_services: btd_device_set_temporary(false).
+                d.temporary = false;
             }
         }
         emit_changed(
@@ -201,16 +209,14 @@ impl Shared {
             vec![("ServicesResolved", Variant::from(false))],
         )
         .await;
-        let srv = self.conn.object_server();
-        let _ = srv.remove::<GattDesc, _>(cccd_path(&path).as_str()).await;
-        for kind in CharKind::ALL {
-            let _ = srv
-                .remove::<GattChar, _>(char_path(&path, kind).as_str())
-                .await;
+        // With the attribute cache (BlueZ's default) the GATT objects stay;
+        // calls on them answer Failed "Not connected" until a reconnect.
+        if self.config.gatt_cache == GattCache::No {
+            self.remove_gatt_objects(serial, &path).await;
         }
-        let _ = srv
-            .remove::<GattService, _>(service_path(&path).as_str())
-            .await;
+        if let Some(d) = self.state().devices.get_mut(serial) {
+            d.last_seen = std::time::Instant::now();
+        }
         emit_changed(
             &self.conn,
             &path,
@@ -225,6 +231,24 @@ impl Shared {
         }
         tracing::info!(%serial, "simulated BlueZ: disconnected");
         true
+    }
+
+    /// Removes the GATT objects of a device (InterfacesRemoved), callers
+    /// holding `tree`.
+    pub(super) async fn remove_gatt_objects(&self, serial: &str, path: &str) {
+        let srv = self.conn.object_server();
+        let _ = srv.remove::<GattDesc, _>(cccd_path(path).as_str()).await;
+        for kind in CharKind::ALL {
+            let _ = srv
+                .remove::<GattChar, _>(char_path(path, kind).as_str())
+                .await;
+        }
+        let _ = srv
+            .remove::<GattService, _>(service_path(path).as_str())
+            .await;
+        if let Some(d) = self.state().devices.get_mut(serial) {
+            d.gatt_exported = false;
+        }
     }
 
     pub(super) async fn on_notification(&self, serial: &str, generation: u64, frame: Vec<u8>) {

@@ -126,6 +126,80 @@ pub(super) fn parse_options(options: &HashMap<String, OwnedVariant>) -> Result<O
     Ok(out)
 }
 
+/// gatt-client.c's answer to a GATT call while the device has no GATT
+/// client (disconnected): `btd_error_failed(msg, "Not connected")`.
+fn not_connected() -> BluezErr {
+    BluezErr::Failed("Not connected".into())
+}
+
+/// The remote's ATT Invalid Offset as gatt-client.c's
+/// `create_gatt_dbus_error` maps it: `btd_error_invalid_args_str(msg,
+/// "Invalid offset")`.
+fn invalid_offset() -> BluezErr {
+    BluezErr::InvalidArguments("Invalid offset".into())
+}
+
+/// The ATT procedure a WriteValue uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Procedure {
+    /// Write Request (fits in MTU - 3, no offset).
+    Request,
+    /// Write Command (write without response).
+    Command,
+    /// Prepare Write requests + Execute Write (long or reliable write, or
+    /// any write at an offset).
+    Long,
+}
+
+/// characteristic_write_value's choice, in its priority: `type: reliable`
+/// (or the reliable-write extended property, which no CloudBoxx
+/// characteristic has) → reliable long write; no type or `request` on a
+/// characteristic with `write` → a write request, a long write when longer
+/// than MTU - 3 or at an offset; `command` (or no type with only
+/// write-without-response) → a write command, which cannot carry an offset
+/// (NotSupported) or more than MTU - 3 bytes (Failed "Failed to initiate
+/// write"); any other type → NotSupported. `type: request` / `reliable` go
+/// to the remote whatever the properties (the remote refuses them).
+fn write_procedure(
+    kind: CharKind,
+    write_type: Option<&str>,
+    offset: usize,
+    len: usize,
+    max: usize,
+) -> Result<Procedure, BluezErr> {
+    let has_write = kind == CharKind::Write;
+    let has_command = kind == CharKind::Write;
+    let not_supported = || BluezErr::NotSupported("Operation is not supported".into());
+    let lower = write_type.map(str::to_ascii_lowercase);
+    match lower.as_deref() {
+        Some("reliable") => return Ok(Procedure::Long),
+        Some("request") => {
+            return Ok(if len <= max && offset == 0 {
+                Procedure::Request
+            } else {
+                Procedure::Long
+            })
+        }
+        None if has_write => {
+            return Ok(if len <= max && offset == 0 {
+                Procedure::Request
+            } else {
+                Procedure::Long
+            })
+        }
+        _ => {}
+    }
+    let command = lower.as_deref() == Some("command") || (lower.is_none() && has_command);
+    if !command || offset != 0 {
+        return Err(not_supported());
+    }
+    if len > max {
+        // bt_gatt_client_write_without_response cannot send it.
+        return Err(BluezErr::Failed("Failed to initiate write".into()));
+    }
+    Ok(Procedure::Command)
+}
+
 /// `org.bluez.GattCharacteristic1`: write, notify or identity.
 pub(crate) struct GattChar {
     pub(super) shared: Weak<Shared>,
@@ -164,14 +238,25 @@ impl GattChar {
             let link = st
                 .devices
                 .get_mut(&self.serial)
-                .and_then(|d| d.link.as_mut())
-                .ok_or_else(|| BluezErr::NotConnected("Not connected".into()))?;
+                .and_then(|d| d.link.as_mut());
+            let Some(link) = link else {
+                // The cached objects of a disconnected device: the session
+                // ended with the link, so StopNotify has none to stop.
+                return Err(if on {
+                    BluezErr::NotConnected("Not Connected".into())
+                } else {
+                    BluezErr::Failed("No notify session started".into())
+                });
+            };
             if link.notify_io.is_some() {
                 if on {
                     return Err(BluezErr::NotPermitted("Notify acquired".into()));
                 }
                 // StopNotify closes an acquired notify socket (destroy_sock).
                 (false, link.notify_io.take())
+            } else if !on && !link.notifying {
+                // characteristic_stop_notify: no client of this sender.
+                return Err(BluezErr::Failed("No notify session started".into()));
             } else {
                 let changed = link.notifying != on;
                 link.notifying = on;
@@ -364,13 +449,15 @@ impl GattChar {
         &self,
         options: HashMap<String, OwnedVariant>,
     ) -> Result<Vec<u8>, BluezErr> {
+        // characteristic_read_value: no GATT client (disconnected) first,
+        // then the options, then the remote's answer.
+        let sh = self.sh()?;
+        if !sh.is_connected(&self.serial) {
+            return Err(not_connected());
+        }
         let opts = parse_options(&options)?;
         if self.kind != CharKind::Identity {
             return Err(BluezErr::NotPermitted("Read not permitted".into()));
-        }
-        let sh = self.sh()?;
-        if !sh.is_connected(&self.serial) {
-            return Err(BluezErr::NotConnected("Not connected".into()));
         }
         // The identity characteristic carries the current advertisement.
         let value = match sh.world.device(&self.serial) {
@@ -378,7 +465,7 @@ impl GattChar {
             None => return Err(BluezErr::Failed("device out of range".into())),
         };
         if opts.offset > value.len() {
-            return Err(BluezErr::InvalidOffset("Invalid offset".into()));
+            return Err(invalid_offset());
         }
         {
             let mut st = sh.state();
@@ -398,51 +485,71 @@ impl GattChar {
         value: Vec<u8>,
         options: HashMap<String, OwnedVariant>,
     ) -> Result<(), BluezErr> {
-        let opts = parse_options(&options)?;
-        if self.kind != CharKind::Write {
-            return Err(BluezErr::NotPermitted("Write not permitted".into()));
-        }
-        let long_ok = match opts.write_type.as_deref() {
-            // No type: the characteristic has "write", so a write request
-            // (a long write when longer than MTU - 3), as bluetoothd picks.
-            None | Some("request") => true,
-            Some("command") => false,
-            Some("reliable") => {
-                return Err(BluezErr::NotSupported("Operation is not supported".into()))
-            }
-            Some(other) => {
-                return Err(BluezErr::InvalidArguments(format!(
-                    "Invalid arguments in method call: type {other}"
-                )))
-            }
-        };
-        if opts.offset != 0 {
-            return Err(BluezErr::InvalidOffset("Invalid offset".into()));
-        }
+        // characteristic_write_value, in its order: no GATT client, an
+        // acquired write, the options, then the procedure the properties
+        // and the `type` option choose.
         let Some((writer, mtu, acquired)) =
             self.link(|l| (l.writer.clone(), l.mtu, l.write_io.is_some()))
         else {
-            return Err(BluezErr::NotConnected("Not connected".into()));
+            return Err(not_connected());
         };
         if acquired {
             return Err(BluezErr::NotPermitted("Write acquired".into()));
         }
+        let opts = parse_options(&options)?;
         let max = usize::from(mtu).saturating_sub(3);
-        let mut w = writer.lock().await;
-        let sent = if value.len() <= max {
-            w.write(&value).await
-        } else if !long_ok {
-            // bt_gatt_client_write_without_response cannot send it.
-            return Err(BluezErr::Failed("Failed to initiate write".into()));
-        } else if value.len() > ATT_MAX_VALUE_LEN {
-            // The server's answer to the Execute Write: Invalid Attribute
-            // Value Length, which bluetoothd reports as InvalidArguments.
-            return Err(BluezErr::InvalidArguments("Invalid Length".into()));
-        } else {
-            // Prepare Write requests, then Execute Write.
-            w.write_long(&value).await
+        let procedure = write_procedure(
+            self.kind,
+            opts.write_type.as_deref(),
+            opts.offset,
+            value.len(),
+            max,
+        )?;
+        let sh = self.sh()?;
+        let value = match procedure {
+            // A write request, command or long write on a characteristic
+            // without write properties reaches the CloudBoxx, whose server
+            // answers Write Not Permitted (a command gets no answer).
+            _ if self.kind != CharKind::Write => {
+                return match procedure {
+                    Procedure::Command => Ok(()),
+                    _ => Err(BluezErr::NotPermitted("Write not permitted".into())),
+                };
+            }
+            Procedure::Request | Procedure::Command => value,
+            Procedure::Long => {
+                // Prepare Write requests from `offset`, then Execute Write:
+                // the server checks the offset against the attribute value
+                // (Invalid Offset) and the length of the result (Invalid
+                // Attribute Value Length).
+                let current = sh
+                    .state()
+                    .devices
+                    .get(&self.serial)
+                    .map(|d| d.write_value.clone())
+                    .unwrap_or_default();
+                if opts.offset > current.len() {
+                    return Err(invalid_offset());
+                }
+                if opts.offset + value.len() > ATT_MAX_VALUE_LEN {
+                    return Err(BluezErr::InvalidArguments("Invalid Length".into()));
+                }
+                let mut v = current[..opts.offset].to_vec();
+                v.extend_from_slice(&value);
+                v
+            }
         };
-        sent.map_err(|e| BluezErr::NotConnected(format!("Not connected: {e}")))
+        let mut w = writer.lock().await;
+        let sent = match procedure {
+            Procedure::Long => w.write_long(&value).await,
+            _ => w.write(&value).await,
+        };
+        drop(w);
+        sent.map_err(|e| BluezErr::Failed(format!("Not connected: {e}")))?;
+        if let Some(d) = sh.state().devices.get_mut(&self.serial) {
+            d.write_value = value;
+        }
+        Ok(())
     }
 
     async fn start_notify(&self) -> Result<(), BluezErr> {
@@ -532,10 +639,17 @@ impl GattDesc {
         &self,
         options: HashMap<String, OwnedVariant>,
     ) -> Result<Vec<u8>, BluezErr> {
+        let connected = self
+            .shared
+            .upgrade()
+            .is_some_and(|s| s.is_connected(&self.serial));
+        if !connected {
+            return Err(not_connected());
+        }
         let opts = parse_options(&options)?;
         let v = self.value();
         if opts.offset > v.len() {
-            return Err(BluezErr::InvalidOffset("Invalid offset".into()));
+            return Err(invalid_offset());
         }
         Ok(v[opts.offset..].to_vec())
     }

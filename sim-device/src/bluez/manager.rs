@@ -69,11 +69,12 @@ impl Manager {
             .devices
             .values()
             .filter(|d| d.exported)
-            .map(|d| (d.path.clone(), d.link.is_some()))
+            .map(|d| (d.path.clone(), d.gatt_exported))
             .collect();
-        for (path, linked) in devices {
+        for (path, gatt) in devices {
             add(&path, DEVICE_IFACE, props_of::<Device>(conn, &path).await);
-            if !linked {
+            // The GATT objects, also while disconnected with the cache.
+            if !gatt {
                 continue;
             }
             let svc = service_path(&path);

@@ -79,6 +79,28 @@ pub struct BluezSimConfig {
     pub scan_interval: Duration,
     /// How long a Connect takes before the link is up.
     pub connect_delay: Duration,
+    /// main.conf `TemporaryTimeout`: a discovered device that is neither
+    /// connected nor paired is removed (InterfacesRemoved) when no
+    /// advertising report refreshed it for this long (device.c's
+    /// `set_temporary_timer` / `device_disappeared`). BlueZ's default is
+    /// 30 s; `None` keeps such devices (timeout 0: no timer).
+    pub temporary_timeout: Option<Duration>,
+    /// main.conf `[GATT] Cache`: whether the GATT objects of a device stay
+    /// exported while it is disconnected (BlueZ's default `always`), so
+    /// calls on them answer `org.bluez.Error.Failed: Not connected`, or are
+    /// removed with the link (`no`).
+    pub gatt_cache: GattCache,
+}
+
+/// main.conf `[GATT] Cache` (the simulated devices are never paired, so
+/// `yes`, "only paired devices", behaves as `no`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GattCache {
+    /// Keep the attributes (and their D-Bus objects) of every device
+    /// (BlueZ 5.66's default).
+    Always,
+    /// Drop them when the link goes down (`gatt_cache_cleanup`).
+    No,
 }
 
 impl Default for BluezSimConfig {
@@ -89,6 +111,8 @@ impl Default for BluezSimConfig {
             mtu: None,
             scan_interval: Duration::from_millis(150),
             connect_delay: Duration::from_millis(20),
+            temporary_timeout: Some(Duration::from_secs(30)),
+            gatt_cache: GattCache::Always,
         }
     }
 }

@@ -46,8 +46,6 @@ pub(crate) enum BluezErr {
     DoesNotExist(String),
     /// Already exists (e.g. already paired).
     AlreadyExists(String),
-    /// Offset past the value.
-    InvalidOffset(String),
     /// The adapter is powered off.
     NotReady(String),
 }
@@ -158,6 +156,19 @@ pub(super) struct DevState {
     /// The last reported RSSI; None (no RSSI property) outside discovery.
     pub(super) rssi: Option<i16>,
     pub(super) service_data: Vec<u8>,
+    /// When the last advertising report came, or the link went down
+    /// (device.c's `last_seen`; restarts the temporary timer).
+    pub(super) last_seen: std::time::Instant,
+    /// Whether the GATT objects are exported (they outlive the link with
+    /// [`super::GattCache::Always`]).
+    pub(super) gatt_exported: bool,
+    /// The write characteristic's attribute value as the CloudBoxx's GATT
+    /// server holds it (the last value written), for writes at an offset.
+    pub(super) write_value: Vec<u8>,
+    /// device.c's `temporary`: true from discovery until the device is
+    /// connected (`dev_connect` / `register_gatt_services` clear it) or
+    /// blocked; only temporary devices expire.
+    pub(super) temporary: bool,
 }
 
 impl DevState {
@@ -175,6 +186,10 @@ impl DevState {
             alias: None,
             rssi: None,
             service_data: Vec::new(),
+            last_seen: std::time::Instant::now(),
+            gatt_exported: false,
+            write_value: Vec::new(),
+            temporary: true,
         }
     }
 }
