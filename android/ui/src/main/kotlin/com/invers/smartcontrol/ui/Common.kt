@@ -94,7 +94,8 @@ fun OfflineBanner(status: SyncStatus, onOpenConflicts: () -> Unit) {
 @Composable
 fun ErrorText(message: String?, modifier: Modifier = Modifier) {
     if (message == null) return
-    Text(message, color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.bodyMedium, modifier = modifier)
+    // Through the date hook too: the core's messages can carry timestamps (and, in tests, the cloud's address).
+    Text(LocalDateText.current.show(message), color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.bodyMedium, modifier = modifier)
 }
 
 /** A section title, marked as a heading for screen readers. */

@@ -138,7 +138,8 @@ fun ComposeContentTestRule.assertAccessible(screen: String) {
 object FixedDates : DateText {
     private val base = LocalDate.of(2026, 6, 1)
     private val pattern = Regex("(\\d{4}-\\d{2}-\\d{2})(T[0-9:.]+(Z|[+-]\\d{2}:\\d{2})?)?")
-    override fun show(iso: String): String = pattern.replace(iso) { m ->
+    private val loopback = Regex("127\\.0\\.0\\.1:\\d+")
+    override fun show(iso: String): String = pattern.replace(loopback.replace(iso, "127.0.0.1:8080")) { m ->
         val days = ChronoUnit.DAYS.between(LocalDate.now(ZoneOffset.UTC), LocalDate.parse(m.groupValues[1]))
         val date = base.plusDays(days).toString()
         if (m.groupValues[2].isEmpty()) date else "${date}T09:30:00Z"
