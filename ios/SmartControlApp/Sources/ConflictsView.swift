@@ -10,22 +10,24 @@ struct ConflictsView: View {
     var body: some View {
         List {
             if let message { Text(message) }
-            if conflicts.isEmpty { Text("No conflicts: everything you did reached the cloud or is waiting for sync.") }
+            if conflicts.isEmpty { Text(tr(.noConflicts)) }
             ForEach(conflicts, id: \.id) { c in
-                Section("\(c.jobLabel): \(c.action) refused") {
-                    Text("Reason: \(c.reason)")
+                Section(tr(.conflictRefused, c.jobLabel, "\(c.action)")) {
+                    Text(tr(.reason, c.reason))
                     Text(c.message)
-                    Text("On the cloud now: \(c.serverStatus.map(statusLabel) ?? "no longer visible to you")"
-                         + (c.serverAssigneeName.map { ", held by \($0)" } ?? ""))
-                    if let comment = c.comment { Text("Your comment: \(comment)") }
-                    if !c.vehicleTests.isEmpty { TestResultsTable(results: c.vehicleTests) }
+                    Text(tr(.onCloudNow, (c.serverStatus.map(statusLabel) ?? tr(.notVisible))
+                         + (c.serverAssigneeName.map { ", " + tr(.heldBy, $0) } ?? "")))
+                    if let comment = c.comment { Text(tr(.yourComment, comment)) }
+                    if !c.vehicleTests.isEmpty { Text(tr(.yourTests)).font(.subheadline); TestResultsTable(results: c.vehicleTests) }
+                    Text(tr(.refusedAt, c.createdAt)).font(.caption)
                     HStack {
-                        Button("Dismiss") { act { _ = try await core.dismissConflict(c.id); return "Dismissed." } }
+                        Button(tr(.dismiss)) { act { _ = try await core.dismissConflict(c.id); return tr(.dismissed) } }
+                            .accessibilityLabel("\(tr(.dismiss)) \(c.jobLabel)")
                         Spacer()
-                        Button("Resubmit") {
+                        Button(tr(.resubmit)) {
                             act {
                                 let queued = try await core.resubmitConflict(c.id)
-                                return "Queued again: \(queued.action) (\(queued.pendingActions) waiting for sync)."
+                                return tr(.queuedAgain, "\(queued.action)", Int64(queued.pendingActions))
                             }
                         }
                     }
@@ -33,7 +35,7 @@ struct ConflictsView: View {
                 }
             }
         }
-        .navigationTitle("Conflicts")
+        .navigationTitle(tr(.conflicts))
         .task { for await list in core.conflictList() { conflicts = list } }
     }
 

@@ -33,7 +33,7 @@ final class InstallationModel: ObservableObject {
             self.report = report
             tests = report.tests
         } catch is CancellationError {
-            error = "Stopped. The CloudBoxx keeps its previous configuration; run again to resume."
+            error = tr(.stopped)
         } catch {
             self.error = SmartControlFailure.from(error).message
         }
@@ -48,7 +48,7 @@ final class InstallationModel: ObservableObject {
         case .configProgress(let a, let t, let r):
             acked = a; total = t; resumedFrom = r
         case .reconnecting(let attempt, let reason):
-            notices.append("Link lost (\(reason)); reconnecting, attempt \(attempt)…")
+            notices.append(tr(.reconnecting, "\(reason)", Int64(attempt)))
         case .testResult(let result):
             tests.append(result)
         }
@@ -67,7 +67,7 @@ struct InstallationView: View {
 
     var body: some View {
         List {
-            Section("Steps") {
+            Section(tr(.step)) {
                 ForEach(model.steps) { step in
                     VStack(alignment: .leading) {
                         Text("\(mark(step.state)) \(String(describing: step.id))")
@@ -76,28 +76,28 @@ struct InstallationView: View {
                 }
             }
             if model.total > 0 {
-                Section("Configuration") {
+                Section(tr(.installation)) {
                     ProgressView(value: Double(model.acked), total: Double(model.total))
-                    Text("\(model.acked) / \(model.total) bytes" + (model.resumedFrom > 0 ? " (resumed at \(model.resumedFrom))" : ""))
+                    Text(tr(.configProgress, Int64(model.acked), Int64(model.total)) + (model.resumedFrom > 0 ? tr(.resumedAt, Int64(model.resumedFrom)) : ""))
                 }
             }
             ForEach(model.notices, id: \.self) { Text($0).foregroundStyle(.orange) }
-            if !model.tests.isEmpty { Section("Vehicle tests") { TestResultsTable(results: model.tests) } }
+            if !model.tests.isEmpty { Section(tr(.vehicleTests)) { TestResultsTable(results: model.tests) } }
             if let report = model.report {
-                Text("CloudBoxx \(report.device.serial), firmware \(report.device.firmwareVersion), \(report.reconnects) reconnect(s)")
-                Text(report.allTestsPassed ? "All tests passed." : "Some tests failed: see the hints, or complete the job as failed.")
-                NavigationLink("Continue to completion") { CompletionView(core: core, jobId: jobId) }
+                Text(tr(.report, report.device.serial, report.device.firmwareVersion, Int64(report.reconnects)))
+                Text(report.allTestsPassed ? tr(.allPassed) : tr(.someFailed))
+                NavigationLink(tr(.continueToCompletion)) { CompletionView(core: core, jobId: jobId) }
             }
             if let error = model.error { Text(error).foregroundStyle(.red) }
             if model.running {
-                Button("Stop", role: .destructive) { run?.cancel() }
+                Button(tr(.stop), role: .destructive) { run?.cancel() }
             } else if model.report == nil {
-                Button(model.error == nil ? "Connect to the CloudBoxx" : "Try again") {
+                Button(model.error == nil ? tr(.connect) : tr(.tryAgain)) {
                     run = Task { await model.run(core: core, jobId: jobId) }
                 }
             }
         }
-        .navigationTitle("Installation")
+        .navigationTitle(tr(.installation))
         .onDisappear { run?.cancel() }  // cancelling the task aborts the workflow in the core
     }
 
@@ -116,9 +116,9 @@ struct TestResultsTable: View {
                     Text(r.test.replacingOccurrences(of: "_", with: " "))
                     Spacer()
                     Text(r.measured ?? "")
-                    Text(r.passed ? "passed" : "FAILED").foregroundStyle(r.passed ? .green : .red)
+                    Text(r.passed ? tr(.passed) : tr(.failed)).foregroundStyle(r.passed ? .green : .red)
                 }
-                if !r.passed, let hint = r.hint { Text("Hint: \(hint)").font(.caption) }
+                if !r.passed, let hint = r.hint { Text(tr(.hint, hint)).font(.caption) }
             }
         }
     }
@@ -144,22 +144,22 @@ struct CompletionView: View {
 
     var body: some View {
         Form {
-            if let detail, !detail.vehicleTests.isEmpty { Section("Vehicle tests") { TestResultsTable(results: detail.vehicleTests) } }
-            Section("Succeeded") {
-                TextField("Notes (optional)", text: $notes, axis: .vertical)
-                Button("Complete as SUCCEEDED") { complete { try await core.completeSucceeded(jobId, notes: notes.isEmpty ? nil : notes) } }
+            if let detail, !detail.vehicleTests.isEmpty { Section(tr(.vehicleTests)) { TestResultsTable(results: detail.vehicleTests) } }
+            Section(tr(.succeeded)) {
+                TextField(tr(.notes), text: $notes, axis: .vertical)
+                Button(tr(.completeSucceeded)) { complete { try await core.completeSucceeded(jobId, notes: notes.isEmpty ? nil : notes) } }
                     .disabled(!canSucceed)
             }
-            Section("Failed") {
-                TextField("What went wrong (required)", text: $comment, axis: .vertical).lineLimit(3...8)
-                Button("Complete as FAILED", role: .destructive) {
+            Section(tr(.failedSection)) {
+                TextField(tr(.failurePrompt), text: $comment, axis: .vertical).lineLimit(3...8)
+                Button(tr(.completeFailed), role: .destructive) {
                     complete { try await core.completeFailed(jobId, comment: comment.trimmingCharacters(in: .whitespacesAndNewlines)) }
                 }
                 .disabled(!canFail)
             }
             if let error { Text(error).foregroundStyle(.red) }
         }
-        .navigationTitle("Complete")
+        .navigationTitle(tr(.actionComplete))
         .task {
             do { detail = try await core.job(jobId) } catch { self.error = SmartControlFailure.from(error).message }
         }

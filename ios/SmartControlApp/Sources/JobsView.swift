@@ -12,42 +12,49 @@ struct JobsView: View {
     @State private var providers: [String] = []
     @State private var error: String?
     @State private var showConflicts = false
+    /// Actions that would be lost, while the logout dialog is up.
+    @State private var unsynced: UInt64?
 
     private var query: JobQuery { JobQuery(view: view, search: search.isEmpty ? nil : search, provider: provider) }
 
     var body: some View {
         List {
-            Picker("List", selection: $view) {
-                Text("Available").tag(JobView.available)
-                Text("Mine").tag(JobView.mine)
-                Text("Done").tag(JobView.done)
+            Picker(tr(.jobs), selection: $view) {
+                Text(tr(.tabAvailable)).tag(JobView.available)
+                Text(tr(.tabMine)).tag(JobView.mine)
+                Text(tr(.tabDone)).tag(JobView.done)
             }
             .pickerStyle(.segmented)
             if let error { Text(error).foregroundStyle(.red) }
-            if jobs.isEmpty { Text("No jobs here. Pull down to sync.").foregroundStyle(.secondary) }
+            if jobs.isEmpty { Text(tr(.noJobs)).foregroundStyle(.secondary) }
             ForEach(jobs, id: \.id) { job in
                 NavigationLink(value: job.id) { JobRow(job: job) }
             }
         }
-        .navigationTitle("Jobs")
+        .navigationTitle(tr(.jobs))
         .navigationDestination(for: String.self) { JobDetailView(core: core, jobId: $0) }
-        .searchable(text: $search, prompt: "Plate, VIN, name, provider, fleet")
+        .searchable(text: $search, prompt: tr(.search))
         .refreshable {
             do { _ = try await core.sync(); error = nil } catch { self.error = SmartControlFailure.from(error).message }
         }
         .toolbar {
             ToolbarItem(placement: .topBarLeading) {
-                Menu(provider ?? "All providers") {
-                    Button("All providers") { provider = nil }
+                Menu(provider ?? tr(.allProviders)) {
+                    Button(tr(.allProviders)) { provider = nil }
                     ForEach(providers, id: \.self) { name in Button(name) { provider = name } }
                 }
             }
-            ToolbarItem(placement: .topBarTrailing) {
-                Menu("More") {
-                    Button("Conflicts") { showConflicts = true }
-                    Button("Log out", role: .destructive) { Task { await logout() } }
-                }
+            ToolbarItemGroup(placement: .topBarTrailing) {
+                Button(tr(.conflicts)) { showConflicts = true }
+                Button(tr(.logOut)) { Task { await logout() } }
             }
+        }
+        // The core refused: actions still wait for sync. Same dialog as the Compose app's (AppState.logout).
+        .alert(tr(.unsyncedTitle), isPresented: Binding(get: { unsynced != nil }, set: { if !$0 { unsynced = nil } })) {
+            Button(tr(.discardAndLogOut), role: .destructive) { Task { await logout(discardUnsynced: true) } }
+            Button(tr(.stay), role: .cancel) { unsynced = nil }
+        } message: {
+            Text(tr(.unsyncedBody, Int64(unsynced ?? 0)))
         }
         .sheet(isPresented: $showConflicts) { NavigationStack { ConflictsView(core: core) } }
         // The list follows the core: re-queried on every local change; restarted when the query changes.
@@ -59,13 +66,20 @@ struct JobsView: View {
         }
     }
 
-    private func logout() async {
+    private func logout(discardUnsynced: Bool = false) async {
         do {
-            try await core.logout()
+            try await core.logout(discardUnsynced: discardUnsynced)
             core.stopBackgroundSync()
+            unsynced = nil
             model.status = try? core.status()
+        } catch let failure as SmartControlFailure {
+            if case .unsyncedWork = failure {
+                // Actions waiting for sync: ask before discarding them, with their number.
+                unsynced = (try? await core.pendingCount()) ?? model.status?.pendingActions ?? 0
+            } else {
+                self.error = failure.message
+            }
         } catch {
-            // Actions waiting for sync: the core refuses; say so instead of discarding them silently.
             self.error = SmartControlFailure.from(error).message
         }
     }
@@ -82,26 +96,36 @@ private struct JobRow: View {
             }
             Text("\(job.providerName) · \(job.fleetName)").font(.subheadline)
             if let model = job.vehicleModel { Text(model).font(.caption) }
-            if let date = job.plannedServiceDate { Text("planned \(date)").font(.caption) }
-            if job.pendingActions > 0 { Text("waiting for sync").font(.caption).foregroundStyle(.orange) }
+            if let date = job.plannedServiceDate { Text(tr(.planned, date)).font(.caption) }
+            if let holder = job.assigneeName { Text(tr(.heldBy, holder)).font(.caption) }
+            if job.pendingActions > 0 { Text(tr(.waitingForSync)).font(.caption).foregroundStyle(.orange) }
         }
     }
 }
 
 func statusLabel(_ s: JobStatus) -> String {
     switch s {
-    case .pending: return "Pending"
-    case .assigned: return "Available"
-    case .running: return "Running"
-    case .succeeded: return "Succeeded"
-    case .failed: return "Failed"
-    case .unknown: return "Unknown (update the app)"
+    case .pending: return tr(.statusPending)
+    case .assigned: return tr(.statusAssigned)
+    case .running: return tr(.statusRunning)
+    case .succeeded: return tr(.statusSucceeded)
+    case .failed: return tr(.statusFailed)
+    case .unknown: return tr(.statusUnknown)
     }
 }
 
 /// Buttons for a job's actions, from the actions the core's rules allow (`JobDetail.availableActions`).
-enum ActionButton: String, CaseIterable {
-    case claim = "Assign Job to Me", takeOver = "Take over", startInstallation = "Start installation", withdraw = "Give back"
+enum ActionButton: CaseIterable {
+    case claim, takeOver, startInstallation, withdraw
+
+    var title: String {
+        switch self {
+        case .claim: return tr(.actionClaim)
+        case .takeOver: return tr(.actionTakeOver)
+        case .startInstallation: return tr(.actionStart)
+        case .withdraw: return tr(.actionWithdraw)
+        }
+    }
 
     static func offered(for detail: JobDetail) -> [ActionButton] {
         let allowed = detail.availableActions
@@ -127,53 +151,54 @@ struct JobDetailView: View {
                 let item = detail.item
                 Section {
                     Text("\(statusLabel(item.status)) · \(item.providerName) · \(item.fleetName)")
-                    if let holder = item.assigneeName { Text("Held by \(holder)") }
-                    if item.vehicleTestsRequired { Text("Vehicle tests are required before it can succeed.") }
+                    if let holder = item.assigneeName { Text(tr(.heldBy, holder)) }
+                    if item.vehicleTestsRequired { Text(tr(.vehicleTestsRequired)) }
+                    if let comment = detail.failureComment { Text(tr(.failureComment, comment)) }
                     ForEach(ActionButton.offered(for: detail), id: \.self) { action in
-                        Button(action.rawValue) { Task { await perform(action) } }
+                        Button(action.title) { Task { await perform(action) } }
                     }
                     // Completing is allowed exactly while it is the technician's running job.
                     if detail.availableActions.contains(.completeFailed) {
-                        NavigationLink("Install at the vehicle") { InstallationView(core: core, jobId: jobId) }
-                        NavigationLink("Complete") { CompletionView(core: core, jobId: jobId) }
+                        NavigationLink(tr(.actionInstall)) { InstallationView(core: core, jobId: jobId) }
+                        NavigationLink(tr(.actionComplete)) { CompletionView(core: core, jobId: jobId) }
                     }
                 }
-                Section("Provider's specifications") {
+                Section(tr(.specifications)) {
                     let s = detail.specifications
-                    spec("VIN", s.vin)
-                    spec("License plate", s.licensePlate)
-                    spec("Name", s.customName)
-                    spec("Vehicle model", s.vehicleModelName ?? s.vehicleModelId)
-                    spec("Installation variant", s.installationVariant)
-                    spec("Central lock connection", s.centralLockConnectionType)
-                    spec("Fuel", s.fuelType)
-                    spec("Hardware", s.hardware)
-                    spec("CloudBoxx serial", s.cloudboxxSerial)
-                    spec("Configuration preset", s.cloudboxxConfigPreset)
-                    spec("Planned service date", s.plannedServiceDate)
+                    spec(tr(.vin), s.vin)
+                    spec(tr(.plate), s.licensePlate)
+                    spec(tr(.name), s.customName)
+                    spec(tr(.model), s.vehicleModelName ?? s.vehicleModelId)
+                    spec(tr(.variant), s.installationVariant)
+                    spec(tr(.lockType), s.centralLockConnectionType)
+                    spec(tr(.fuel), s.fuelType)
+                    spec(tr(.hardware), s.hardware)
+                    spec(tr(.serial), s.cloudboxxSerial)
+                    spec(tr(.preset), s.cloudboxxConfigPreset)
+                    spec(tr(.serviceDate), s.plannedServiceDate)
                     ForEach(s.masterData, id: \.key) { spec($0.key, $0.value) }
-                    if let notes = s.instructions { Text(notes) }
+                    if let notes = s.instructions { Text(tr(.instructions)).font(.subheadline); Text(notes) }
                 }
                 if !detail.vehicleTests.isEmpty {
-                    Section("Vehicle tests on this phone") { TestResultsTable(results: detail.vehicleTests) }
+                    Section(tr(.testsOnPhone)) { TestResultsTable(results: detail.vehicleTests) }
                 }
                 if !detail.pending.isEmpty {
-                    Section("Waiting for sync") {
-                        ForEach(detail.pending, id: \.seq) { Text("\($0.action) at \($0.performedAt)") }
+                    Section(tr(.pendingSection)) {
+                        ForEach(detail.pending, id: \.seq) { Text("\($0.action) · \($0.performedAt)") }
                     }
                 }
             } else {
                 ProgressView()
             }
         }
-        .navigationTitle(detail?.item.label ?? "Job")
+        .navigationTitle(detail?.item.label ?? tr(.job))
         .task {
             for await d in core.jobDetail(jobId) { detail = d }
         }
     }
 
     private func spec(_ label: String, _ value: String?) -> some View {
-        LabeledContent(label, value: value ?? "technician's choice")
+        LabeledContent(label, value: value ?? tr(.techniciansChoice))
     }
 
     private func perform(_ action: ActionButton) async {
@@ -185,7 +210,7 @@ struct JobDetailView: View {
             case .startInstallation: queued = try await core.startInstallation(jobId)
             case .withdraw: queued = try await core.withdraw(jobId)
             }
-            message = "Saved on this phone; \(queued.pendingActions) action(s) waiting for sync."
+            message = tr(.savedPending, Int64(queued.pendingActions))
         } catch {
             message = SmartControlFailure.from(error).message
         }

@@ -19,7 +19,7 @@ final class AppModel: ObservableObject {
     @Published var status: SyncStatus?
 
     init() {
-        SmartControl.installLogSink(OSLogSink(), level: .info)
+        SmartControl.setLogSink(OSLogSink(), level: .info)
         switch AppModel.open() {
         case .success(let core):
             self.core = core
@@ -69,7 +69,7 @@ struct RootView: View {
             }
             .task { await model.followStatus() }
         } else {
-            Text(model.openError ?? "The app could not start.").padding()
+            Text(model.openError ?? tr(.appName)).padding()
         }
     }
 }
@@ -86,7 +86,7 @@ struct OfflineBanner: View {
                 Text(text(status)).font(.footnote)
                 Spacer()
                 if status.openConflicts > 0 {
-                    Button("\(status.openConflicts) conflict(s)") { showConflicts = true }.font(.footnote)
+                    Button(tr(.conflictCount, Int64(status.openConflicts))) { showConflicts = true }.font(.footnote)
                 }
             }
             .padding(.horizontal).padding(.vertical, 4)
@@ -97,9 +97,9 @@ struct OfflineBanner: View {
 
     private func text(_ s: SyncStatus) -> String {
         var parts: [String] = []
-        if s.state == .offline { parts.append("Offline.") }
-        if s.pendingActions > 0 { parts.append("\(s.pendingActions) action(s) waiting for sync") }
-        else if s.state == .offline { parts.append("Your work is saved on this phone") }
+        if s.state == .offline { parts.append(tr(.offline)) }
+        if s.pendingActions > 0 { parts.append(s.pendingActions == 1 ? tr(.pendingOne) : tr(.pendingMany, Int64(s.pendingActions))) }
+        else if s.state == .offline { parts.append(tr(.savedOnPhone)) }
         return parts.joined(separator: " ")
     }
 }
@@ -116,16 +116,16 @@ struct LoginView: View {
 
     var body: some View {
         Form {
-            Section("Sign in with your technician account") {
-                TextField("Email", text: $email).textContentType(.username).keyboardType(.emailAddress)
+            Section(tr(.loginHint)) {
+                TextField(tr(.email), text: $email).textContentType(.username).keyboardType(.emailAddress)
                     .textInputAutocapitalization(.never)
-                SecureField("Password", text: $password).textContentType(.password)
+                SecureField(tr(.password), text: $password).textContentType(.password)
                 if totpRequired {
-                    TextField("6-digit code", text: $totp).textContentType(.oneTimeCode).keyboardType(.numberPad)
+                    TextField(tr(.totp), text: $totp).textContentType(.oneTimeCode).keyboardType(.numberPad)
                 }
             }
             if let error { Text(error).foregroundStyle(.red) }
-            Button(busy ? "Signing in…" : "Sign in") { Task { await signIn() } }
+            Button(busy ? tr(.loading) : tr(.signIn)) { Task { await signIn() } }
                 .disabled(busy || email.isEmpty || password.isEmpty)
         }
     }

@@ -102,9 +102,13 @@ public final class SmartControl: @unchecked Sendable {
         }
     }
 
-    /// Sends the core's logs at `level` and above to `sink` (e.g. `OSLogSink()`).
-    public static func installLogSink(_ sink: LogSink, level: LogLevel = .info) {
-        setLogSink(sink: sink, maxLevel: level)
+    /// Stops the background sync when the last reference goes (Kotlin: `close()`).
+    deinit { core.stopBackgroundSync() }
+
+    /// Sends the core's logs at `level` and above to `sink` (e.g. `OSLogSink()`); the generated global function,
+    /// named by its module because this static method shadows it.
+    public static func setLogSink(_ sink: LogSink, level: LogLevel = .info) {
+        SmartControlKit.setLogSink(sink: sink, maxLevel: level)
     }
 
     // MARK: calls
@@ -137,6 +141,10 @@ public final class SmartControl: @unchecked Sendable {
     public func status() throws -> SyncStatus {
         do { return try core.status() } catch { throw SmartControlFailure.from(error) }
     }
+    /// Actions waiting for sync, once.
+    public func pendingCount() async throws -> UInt64 { try await local { try self.core.pendingCount() } }
+    /// Actions waiting for sync, oldest first.
+    public func pendingActions() async throws -> [PendingAction] { try await local { try self.core.pendingActions() } }
 
     public func jobs(_ query: JobQuery) async throws -> JobPage { try await local { try self.core.jobs(query: query) } }
     public func job(_ jobId: String) async throws -> JobDetail { try await local { try self.core.job(jobId: jobId) } }
@@ -214,6 +222,32 @@ public final class SmartControl: @unchecked Sendable {
                 continuation.finish()
             }
         }
+    }
+
+    /// Actions waiting for sync (the offline banner's number): now, then on every change (Kotlin:
+    /// `pendingCountFlow`).
+    public func pendingCountStream() -> AsyncStream<UInt64> {
+        let statuses = syncStatus()
+        return AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let task = Task.detached {
+                var last: UInt64?
+                for await status in statuses where status.pendingActions != last {
+                    last = status.pendingActions
+                    continuation.yield(status.pendingActions)
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// A page of a job list (rows and total): now, and again whenever local job data changes.
+    public func jobPages(_ query: JobQuery) -> AsyncStream<JobPage> {
+        reloading(on: { event in
+            if case .jobsChanged = event { return true }
+            if case .status = event { return true }
+            return false
+        }) { core in try core.jobs(query: query) }
     }
 
     /// The rows of a job list: now, and again whenever local job data changes. The query runs on the consuming

@@ -162,6 +162,22 @@ class SmartControl private constructor(
     /** The rows of a job list: now, and again whenever local job data changes. */
     fun jobList(query: JobQuery): Flow<List<JobItem>> = jobPages(query).map { it.jobs }.distinctUntilChanged()
 
+    /** One job: now, and again whenever the core says it (or possibly any job) changed. */
+    fun jobDetail(jobId: String): Flow<JobDetail> = events
+        .filter { it is CoreEvent.Status || (it is CoreEvent.JobsChanged && (it.jobIds.isEmpty() || jobId in it.jobIds)) }
+        .conflate()
+        .map { mapErrors { core.job(jobId) } }
+        .distinctUntilChanged()
+        .flowOn(io)
+
+    /** Open conflicts: now, and again whenever their number or the jobs change. */
+    fun conflictList(): Flow<List<Conflict>> = events
+        .filter { it is CoreEvent.Status || it is CoreEvent.ConflictsChanged || it is CoreEvent.JobsChanged }
+        .conflate()
+        .map { mapErrors { core.conflicts() } }
+        .distinctUntilChanged()
+        .flowOn(io)
+
     // ---- job views ----
 
     /** One page of a job list, once. */

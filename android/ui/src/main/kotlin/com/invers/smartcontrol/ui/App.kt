@@ -44,7 +44,8 @@ sealed interface Screen {
 /** What the logout button led to: done, or the core refused because actions still wait for sync. */
 sealed interface LogoutState {
     data object Idle : LogoutState
-    data class UnsyncedWork(val message: String) : LogoutState
+    /** [pending] actions would be lost; [message] is the core's refusal. */
+    data class UnsyncedWork(val pending: Long, val message: String) : LogoutState
     data class Failed(val message: String) : LogoutState
 }
 
@@ -126,7 +127,12 @@ class AppState(
                 _logout.value = LogoutState.Idle
                 toLogin()
             } catch (e: SmartControlException.UnsyncedWork) {
-                _logout.value = LogoutState.UnsyncedWork(e.forTechnician())
+                val pending = try {
+                    core.pendingCount()
+                } catch (_: SmartControlException) {
+                    status.value.pendingActions.toLong()
+                }
+                _logout.value = LogoutState.UnsyncedWork(pending, e.forTechnician())
             } catch (e: SmartControlException) {
                 _logout.value = LogoutState.Failed(e.forTechnician())
             }
@@ -165,7 +171,7 @@ fun SmartControlApp(
         is LogoutState.UnsyncedWork -> AlertDialog(
             onDismissRequest = app::dismissLogoutMessage,
             title = { Text(tr(Str.UNSYNCED_TITLE)) },
-            text = { Text(state.message) },
+            text = { Text(tr(Str.UNSYNCED_BODY, state.pending)) },
             confirmButton = {
                 TextButton(onClick = { app.logout(discardUnsynced = true) }) { Text(tr(Str.DISCARD_AND_LOG_OUT)) }
             },

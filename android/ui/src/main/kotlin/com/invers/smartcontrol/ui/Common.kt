@@ -14,6 +14,7 @@ import androidx.compose.material3.darkColorScheme
 import androidx.compose.material3.lightColorScheme
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.CompositionLocalProvider
+import androidx.compose.runtime.staticCompositionLocalOf
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.graphics.Color
@@ -27,6 +28,21 @@ import com.invers.smartcontrol.ffi.SyncStatus
 import com.invers.smartcontrol.ffi.VehicleTestResult
 
 private val Teal = Color(0xFF00696B)
+
+/**
+ * How dates and timestamps from the core (ISO 8601 text: `2026-12-01`, `2026-12-01T18:04:05Z`) are shown. The app
+ * shows them as the core gives them; the screen renders in docs/screens use a fixed clock
+ * (`UiTestSupport.FixedDates`) so a render does not change from one day to the next.
+ */
+fun interface DateText {
+    fun show(iso: String): String
+}
+
+val LocalDateText = staticCompositionLocalOf { DateText { it } }
+
+/** [iso] as the current [DateText] shows it. */
+@Composable
+fun dateText(iso: String): String = LocalDateText.current.show(iso)
 
 /** Material 3 in SmartControl's colours, light or dark, with the strings of [strings]. */
 @Composable
@@ -78,7 +94,8 @@ fun OfflineBanner(status: SyncStatus, onOpenConflicts: () -> Unit) {
 @Composable
 fun ErrorText(message: String?, modifier: Modifier = Modifier) {
     if (message == null) return
-    Text(message, color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.bodyMedium, modifier = modifier)
+    // Through the date hook too: the core's messages can carry timestamps (and, in tests, the cloud's address).
+    Text(LocalDateText.current.show(message), color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.bodyMedium, modifier = modifier)
 }
 
 /** A section title, marked as a heading for screen readers. */

@@ -113,7 +113,7 @@ private fun ConflictCard(c: Conflict, onDismiss: () -> Unit, onResubmit: () -> U
                 Text(tr(Str.YOUR_TESTS), style = MaterialTheme.typography.titleSmall)
                 TestResultsTable(c.vehicleTests)
             }
-            Text(strings.get(Str.REFUSED_AT, c.createdAt), style = MaterialTheme.typography.bodySmall)
+            Text(strings.get(Str.REFUSED_AT, dateText(c.createdAt)), style = MaterialTheme.typography.bodySmall)
             Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
                 val dismiss = "${strings.get(Str.DISMISS)} ${c.jobLabel}"
                 val resubmit = "${strings.get(Str.RESUBMIT)} ${c.jobLabel}"

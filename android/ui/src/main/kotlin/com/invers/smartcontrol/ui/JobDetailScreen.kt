@@ -22,6 +22,7 @@ import androidx.compose.material3.TopAppBar
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
+import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.semantics.contentDescription
 import androidx.compose.ui.semantics.semantics
@@ -32,6 +33,7 @@ import com.invers.smartcontrol.SmartControlException
 import com.invers.smartcontrol.ffi.CoreEvent
 import com.invers.smartcontrol.ffi.JobAction
 import com.invers.smartcontrol.ffi.JobDetail
+import com.invers.smartcontrol.ffi.MasterDataEntry
 import com.invers.smartcontrol.ffi.RequiredWork
 import com.invers.smartcontrol.ffi.SiteEntry
 import com.invers.smartcontrol.ffi.VehicleModel
@@ -85,6 +87,8 @@ data class SiteForm(
     val lockType: String? = null,
     val serial: String = "",
     val serialScan: String = "",
+    /** Master data rows (key, value) the technician adds; rows with a blank key are not sent. */
+    val masterData: List<Pair<String, String>> = emptyList(),
 ) {
     fun toEntry() = SiteEntry(
         vin = vin.trim().ifEmpty { null },
@@ -94,8 +98,12 @@ data class SiteForm(
         centralLockConnectionType = lockType,
         cloudboxxSerial = serial.trim().ifEmpty { null },
         cloudboxxLabelScan = serialScan.ifBlank { null },
+        masterData = masterData.filter { it.first.isNotBlank() }.map { (k, v) -> MasterDataEntry(k.trim(), v) },
     )
-    val isEmpty: Boolean get() = this == SiteForm()
+    val isEmpty: Boolean get() = copy(masterData = masterData.filter { it.first.isNotBlank() }) == SiteForm()
+
+    fun withMasterRow(index: Int, key: String = masterData[index].first, value: String = masterData[index].second) =
+        copy(masterData = masterData.mapIndexed { i, row -> if (i == index) key to value else row })
 }
 
 /** One job's state, on [scope]: the detail re-read whenever the core says this job changed. */
@@ -250,8 +258,8 @@ fun JobDetailScreen(state: JobDetailState, onInstall: () -> Unit, onComplete: ()
             SpecRow(tr(Str.HARDWARE), spec.hardware)
             SpecRow(tr(Str.SERIAL), spec.cloudboxxSerial, "cloudboxx_serial" in entered)
             SpecRow(tr(Str.PRESET), spec.cloudboxxConfigPreset)
-            SpecRow(tr(Str.SERVICE_DATE), spec.plannedServiceDate)
-            spec.masterData.forEach { SpecRow(it.key, it.value) }
+            SpecRow(tr(Str.SERVICE_DATE), spec.plannedServiceDate?.let { dateText(it) })
+            spec.masterData.forEach { SpecRow(it.key, it.value, "master_data.${it.key}" in entered) }
             spec.instructions?.let {
                 Text(tr(Str.INSTRUCTIONS), style = MaterialTheme.typography.titleSmall)
                 Text(it)
@@ -266,7 +274,7 @@ fun JobDetailScreen(state: JobDetailState, onInstall: () -> Unit, onComplete: ()
                 HorizontalDivider()
                 SectionTitle(tr(Str.PENDING_SECTION))
                 d.pending.forEach { p ->
-                    Text("${p.action} · ${p.performedAt}" + (p.lastError?.let { " — " + strings.get(Str.LAST_TRY, it) } ?: ""))
+                    Text("${p.action} · ${dateText(p.performedAt)}" + (p.lastError?.let { " — " + strings.get(Str.LAST_TRY, it) } ?: ""))
                 }
             }
         }
@@ -366,12 +374,48 @@ private fun SiteDataForm(state: JobDetailState, detail: JobDetail, busy: Boolean
         singleLine = true,
         modifier = Modifier.fillMaxWidth(),
     )
+    MasterDataRows(state, form)
     val save = tr(Str.SAVE_SITE_DATA)
     OutlinedButton(
         onClick = state::saveSiteData,
         enabled = !busy,
         modifier = Modifier.fillMaxWidth().semantics { contentDescription = save },
     ) { Text(save) }
+}
+
+/** Master data the provider did not set: key and value rows, added and removed by the technician. */
+@Composable
+private fun MasterDataRows(state: JobDetailState, form: SiteForm) {
+    Text(tr(Str.MASTER_DATA), style = MaterialTheme.typography.titleSmall)
+    form.masterData.forEachIndexed { index, (key, value) ->
+        OutlinedTextField(
+            value = key,
+            // Keys are lower case; the core checks the rest and names the key it refuses.
+            onValueChange = { v -> state.edit { withMasterRow(index, key = v.lowercase()) } },
+            label = { Text(tr(Str.MASTER_KEY)) },
+            singleLine = true,
+            modifier = Modifier.fillMaxWidth(),
+        )
+        Row(horizontalArrangement = Arrangement.spacedBy(8.dp), verticalAlignment = Alignment.CenterVertically) {
+            OutlinedTextField(
+                value = value,
+                onValueChange = { v -> state.edit { withMasterRow(index, value = v) } },
+                label = { Text(tr(Str.MASTER_VALUE)) },
+                singleLine = true,
+                modifier = Modifier.weight(1f),
+            )
+            val remove = tr(Str.REMOVE_MASTER_DATA) + (if (key.isBlank()) "" else " $key")
+            TextButton(
+                onClick = { state.edit { copy(masterData = masterData.filterIndexed { i, _ -> i != index }) } },
+                modifier = Modifier.semantics { contentDescription = remove },
+            ) { Text(tr(Str.REMOVE_MASTER_DATA)) }
+        }
+    }
+    val add = tr(Str.ADD_MASTER_DATA)
+    TextButton(
+        onClick = { state.edit { copy(masterData = masterData + ("" to "")) } },
+        modifier = Modifier.semantics { contentDescription = add },
+    ) { Text(add) }
 }
 
 @Composable

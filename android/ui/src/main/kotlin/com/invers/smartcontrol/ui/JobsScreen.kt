@@ -235,6 +235,7 @@ fun JobsScreen(state: JobsState, onOpenJob: (String) -> Unit, onOpenConflicts: (
 
 @Composable
 private fun JobRow(job: JobItem, strings: Strings, onClick: () -> Unit) {
+    val dates = LocalDateText.current
     ListItem(
         modifier = Modifier
             .clickable(role = Role.Button, onClickLabel = job.label, onClick = onClick)
@@ -245,7 +246,7 @@ private fun JobRow(job: JobItem, strings: Strings, onClick: () -> Unit) {
                 listOfNotNull(
                     job.vehicleModel,
                     "${job.providerName} · ${job.fleetName}",
-                    job.plannedServiceDate?.let { strings.get(Str.PLANNED, it) },
+                    job.plannedServiceDate?.let { strings.get(Str.PLANNED, dates.show(it)) },
                     job.assigneeName?.let { strings.get(Str.HELD_BY, it) },
                 ).joinToString("\n"),
             )

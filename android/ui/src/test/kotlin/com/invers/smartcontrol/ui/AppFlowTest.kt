@@ -1,6 +1,10 @@
 // AppFlowTest.kt: the shared screens driven through semantics, on the real facade, core library, sim-cloud and sim-device.
 package com.invers.smartcontrol.ui
 
+import androidx.compose.foundation.layout.Box
+import androidx.compose.foundation.layout.fillMaxHeight
+import androidx.compose.foundation.layout.width
+import androidx.compose.ui.Modifier
 import androidx.compose.ui.test.hasClickAction
 import androidx.compose.ui.test.hasContentDescription
 import androidx.compose.ui.test.hasSetTextAction
@@ -14,6 +18,7 @@ import com.invers.smartcontrol.SimDeviceProcess
 import com.invers.smartcontrol.SimDeviceTransport
 import com.invers.smartcontrol.SimUnit
 import com.invers.smartcontrol.SmartControl
+import com.invers.smartcontrol.totp
 import com.invers.smartcontrol.ffi.BleAdvertisement
 import com.invers.smartcontrol.ffi.BleLink
 import com.invers.smartcontrol.ffi.BleLinkEvents
@@ -32,30 +37,22 @@ import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.runBlocking
 import org.junit.After
-import org.junit.AfterClass
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
 import org.junit.Assert.assertTrue
-import org.junit.BeforeClass
 import org.junit.Rule
 import org.junit.Test
 import org.junit.rules.TemporaryFolder
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
+/**
+ * Each test has its own sim-cloud (fresh demo seed) and data directory, so no test sees another's claims, and
+ * the job each one picks (hence each render) is the same on every run.
+ */
 class AppFlowTest {
-    companion object {
-        private lateinit var cloud: SimCloudProcess
-
-        @JvmStatic
-        @BeforeClass
-        fun startCloud() {
-            cloud = SimCloudProcess("demo")
-        }
-
-        @JvmStatic
-        @AfterClass
-        fun stopCloud() = cloud.close()
-    }
+    private val cloud = SimCloudProcess("demo")
+    private val others = mutableListOf<SmartControl>()
 
     @get:Rule
     val rule = createComposeRule()
@@ -72,6 +69,8 @@ class AppFlowTest {
     fun tearDown() {
         scope.cancel()
         core?.close()
+        others.forEach { it.close() }
+        cloud.close()
     }
 
     private fun start(
@@ -89,8 +88,29 @@ class AppFlowTest {
             WorkflowOptions(reconnectDelayMs = 50u),
             syncInterval = syncInterval,
         )
-        rule.setContent { SmartControlTheme(dark = false, strings = strings) { SmartControlApp(app) } }
+        // Phone width (411 dp), so the overflow check sees the line breaks a phone makes.
+        rule.setContent {
+            SmartControlTheme(dark = false, strings = strings) {
+                Box(Modifier.width(PHONE_WIDTH).fillMaxHeight()) { SmartControlApp(app) }
+            }
+        }
         return app
+    }
+
+    /** Ben, the colleague, on a second facade (his own data directory) against the same cloud, with his TOTP. */
+    private fun ben(): SmartControl = openCore(tmp.newFolder("ben"), cloud).also { others += it }.also { ben ->
+        runBlocking {
+            ben.login(BEN, "demo", totp(BEN_TOTP_SECRET))
+            ben.sync()
+        }
+    }
+
+    /** Waits until the core has nothing waiting for sync and the banner says so. */
+    private fun awaitSynced(app: AppState) {
+        rule.waitUntil(20_000) {
+            runBlocking { core!!.pendingCount() } == 0L && app.status.value.pendingActions == 0uL &&
+                rule.onAllNodes(hasContentDescription("sync-banner", substring = true)).fetchSemanticsNodes().isEmpty()
+        }
     }
 
     private fun button(label: String) = hasClickAction() and hasContentDescription(label)
@@ -130,7 +150,8 @@ class AppFlowTest {
             rule.waitUntil(15_000) { runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE)).jobs.isNotEmpty() } }
             installableJob(sc)
         }
-        rule.await(hasClickAction() and hasContentDescription(job.label, substring = true), 15_000)
+        // Some job row is on screen (the installable one may be further down the lazy list).
+        rule.await(hasClickAction() and hasContentDescription(", Available", substring = true), 15_000)
         rule.assertAccessible("jobs")
         renderScreen("jobs", app, Screen.Jobs)
 
@@ -139,9 +160,9 @@ class AppFlowTest {
         rule.click(button("Assign Job to Me"))
         rule.await(button("Install at the vehicle"))
         rule.assertAccessible("job detail")
-        renderScreen("job-detail", app, Screen.Job(job.id))
         assertEquals(JobStatus.RUNNING, runBlocking { sc.job(job.id) }.item.status)
-        rule.waitUntil(15_000) { runBlocking { sc.pendingCount() } == 0L }
+        awaitSynced(app)
+        renderScreen("job-detail", app, Screen.Job(job.id))
 
         val model = runBlocking { sc.job(job.id) }.specifications.vehicleModelId ?: ""
         SimDeviceProcess(cloud.fleetPublicKey("Berlin Fleet"), listOf(SimUnit(serial, job.vin!!, model))).use { device ->
@@ -155,11 +176,13 @@ class AppFlowTest {
             rule.await(hasText(ENGLISH.get(Str.REQUIRED_WORK_DONE)))
             assertTrue(transport.framesWritten.get() > 10)
             rule.assertAccessible("installation")
+            awaitSynced(app)
             renderScreen("installation", withBle, Screen.Install(job.id))
 
             rule.click(button("Continue to completion"))
             rule.await(button("Complete as SUCCEEDED") and isEnabled(), 10_000)
             rule.assertAccessible("completion")
+            awaitSynced(app)
             renderScreen("completion", withBle, Screen.Complete(job.id))
             rule.onNode(field(ENGLISH.get(Str.NOTES))).performTextInput("installed behind the glovebox")
             rule.click(button("Complete as SUCCEEDED"))
@@ -240,6 +263,174 @@ class AppFlowTest {
         val spec = runBlocking { sc.job(job.id) }.specifications
         assertEquals("WVWZZZ1JZXW000777", spec.vin)
         assertEquals("B-KT 7", spec.licensePlate)
+
+        // Master data the provider did not set: a key the core refuses (it names it), then a valid one.
+        rule.click(button(ENGLISH.get(Str.ADD_MASTER_DATA)))
+        rule.onNode(field(ENGLISH.get(Str.MASTER_KEY))).performTextInput("parking level")
+        rule.onNode(field(ENGLISH.get(Str.MASTER_VALUE))).performTextInput("-2")
+        rule.click(button("Save site data"))
+        rule.await(hasText("\"parking level\"", substring = true))
+        rule.assertAccessible("site data with master data")
+        rule.onNode(field(ENGLISH.get(Str.MASTER_KEY))).performTextReplacement("parking_level")
+        rule.click(button("Save site data"))
+        rule.await(hasText("parking_level (entered on site)"))
+        val master = runBlocking { sc.job(job.id) }.specifications.masterData
+        assertTrue("$master", master.any { it.key == "parking_level" && it.value == "-2" })
+        // Removing a row before saving sends nothing for it.
+        rule.click(button(ENGLISH.get(Str.ADD_MASTER_DATA)))
+        rule.click(button("${ENGLISH.get(Str.REMOVE_MASTER_DATA)}"))
+        assertTrue(rule.onAllNodes(field(ENGLISH.get(Str.MASTER_KEY))).fetchSemanticsNodes().isEmpty())
+    }
+
+    @Test
+    fun `the code field appears for a TOTP account and signs in with the current code`() {
+        val app = start(loggedIn = false)
+        rule.onNode(field("Email")).performTextInput(BEN)
+        rule.onNode(field("Password")).performTextInput("demo")
+        assertTrue(rule.onAllNodes(field(ENGLISH.get(Str.TOTP))).fetchSemanticsNodes().isEmpty())
+        rule.click(button("Sign in"))
+        // The core says the account needs its second factor: the code field appears, with the core's message.
+        rule.await(field(ENGLISH.get(Str.TOTP)))
+        rule.assertAccessible("login with code")
+        renderScreen("login-totp", app, Screen.Login)
+        rule.onNode(field(ENGLISH.get(Str.TOTP))).performTextInput("12x34") // digits only, at most 6
+        rule.await(hasSetTextAction() and hasText("1234"))
+        rule.onNode(field(ENGLISH.get(Str.TOTP))).performTextReplacement(totp(BEN_TOTP_SECRET))
+        rule.click(button("Sign in"))
+        rule.await(hasClickAction() and hasText("Refresh"))
+        assertEquals(BEN, runBlocking { core!!.account() }?.email)
+    }
+
+    @Test
+    fun `logout with unsynced work asks first, Stay keeps the work, discarding clears it`() {
+        start(loggedIn = true)
+        val sc = core!!
+        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first() }
+        openJob(job.label)
+        rule.click(button("Assign Job to Me"))
+        rule.await(hasContentDescription("1 action waiting for sync", substring = true))
+        rule.click(hasClickAction() and hasText("Back"))
+        rule.click(hasClickAction() and hasText("Log out"))
+        rule.await(hasText(ENGLISH.get(Str.UNSYNCED_TITLE)))
+        rule.await(hasText(ENGLISH.get(Str.UNSYNCED_BODY, 1L)))
+        rule.assertAccessible("logout dialog")
+        rule.click(hasClickAction() and hasText(ENGLISH.get(Str.STAY)))
+        rule.waitUntil(5_000) { rule.onAllNodes(hasText(ENGLISH.get(Str.UNSYNCED_TITLE))).fetchSemanticsNodes().isEmpty() }
+        // Kept: still signed in, the claim still waits, the banner still says so.
+        assertTrue(runBlocking { sc.status() }.loggedIn)
+        assertEquals(1L, runBlocking { sc.pendingCount() })
+        rule.await(hasContentDescription("1 action waiting for sync", substring = true))
+
+        rule.click(hasClickAction() and hasText("Log out"))
+        rule.click(hasClickAction() and hasText(ENGLISH.get(Str.DISCARD_AND_LOG_OUT)))
+        rule.await(button("Sign in"))
+        assertFalse(runBlocking { sc.status() }.loggedIn)
+        // Discarded: signed in again, nothing waits and the cloud never got the claim.
+        rule.onNode(field("Email")).performTextInput("anna@autotech.test")
+        rule.onNode(field("Password")).performTextInput("demo")
+        rule.click(button("Sign in"))
+        rule.click(hasClickAction() and hasText("Refresh"))
+        rule.waitUntil(15_000) {
+            runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.any { it.id == job.id } }
+        }
+        assertEquals(0L, runBlocking { sc.pendingCount() })
+        assertTrue(rule.onAllNodes(hasContentDescription("sync-banner", substring = true)).fetchSemanticsNodes().isEmpty())
+    }
+
+    @Test
+    fun `a take-over by a colleague turns queued work into a conflict, dismissed on the Conflicts screen (German)`() {
+        val app = start(loggedIn = true, strings = GERMAN)
+        val sc = core!!
+        val de = GERMAN
+        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first { it.vin != null } }
+        rule.onNode(field(de.get(Str.SEARCH))).performTextReplacement(job.label)
+        rule.click(hasClickAction() and hasContentDescription(job.label, substring = true))
+        rule.await(hasText(de.get(Str.SPECIFICATIONS)))
+        rule.click(button(de.get(Str.ACTION_CLAIM)))
+        rule.await(button(de.get(Str.ACTION_COMPLETE)))
+        rule.assertAccessible("job detail (de)")
+        rule.click(hasClickAction() and hasText(de.get(Str.BACK)))
+        // The claim reaches the cloud: the job is Anna's there.
+        rule.click(hasClickAction() and hasText(de.get(Str.REFRESH)))
+        awaitSynced(app)
+        rule.assertAccessible("jobs (de)")
+
+        // Anna completes it as FAILED; not synced yet (no background sync in this test). It is in her list now.
+        rule.click(hasClickAction() and hasText(de.get(Str.TAB_MINE)))
+        rule.click(hasClickAction() and hasContentDescription(job.label, substring = true))
+        rule.click(button(de.get(Str.ACTION_COMPLETE)))
+        rule.await(button(de.get(Str.COMPLETE_FAILED)) and isEnabled())
+        rule.assertAccessible("completion (de)")
+        rule.onNode(field(de.get(Str.FAILURE_PROMPT))).performTextInput("Fahrzeug nicht vor Ort")
+        rule.click(button(de.get(Str.COMPLETE_FAILED)))
+        rule.await(hasText(de.get(Str.COMPLETED, de.get(Str.STATUS_FAILED)), substring = true))
+        assertEquals(1L, runBlocking { sc.pendingCount() })
+
+        // Meanwhile Ben takes the job over on his phone, and his phone syncs first.
+        val ben = ben()
+        runBlocking {
+            ben.takeOver(job.id)
+            assertEquals(1uL, ben.sync().applied)
+        }
+
+        // Anna's phone syncs: the cloud refuses her completion; the banner offers the conflict.
+        app.toJobs()
+        rule.click(hasClickAction() and hasText(de.get(Str.REFRESH)))
+        val conflictButton = hasClickAction() and hasText(de.get(Str.CONFLICT_COUNT, 1L))
+        rule.click(conflictButton, 15_000)
+        rule.await(hasText("${job.label}:", substring = true))
+        rule.await(hasText("Ben Keller", substring = true))
+        rule.await(hasText(de.get(Str.YOUR_COMMENT, "Fahrzeug nicht vor Ort")))
+        rule.assertAccessible("conflicts (de)")
+        renderScreen("conflicts-takeover-de", app, Screen.Conflicts)
+        assertEquals(1, runBlocking { sc.conflicts() }.size)
+
+        rule.click(button("${de.get(Str.DISMISS)} ${job.label}"))
+        rule.await(hasText(de.get(Str.DISMISSED)))
+        rule.await(hasText(de.get(Str.NO_CONFLICTS)))
+        assertEquals(0, runBlocking { sc.conflicts() }.size)
+        rule.waitUntil(5_000) { rule.onAllNodes(conflictButton).fetchSemanticsNodes().isEmpty() }
+        // The job is Ben's on the cloud, and on Anna's phone.
+        assertEquals("Ben Keller", runBlocking { sc.job(job.id) }.item.assigneeName)
+    }
+
+    @Test
+    fun `a refused claim is re-submitted from the Conflicts screen once the colleague gave the job back`() {
+        val app = start(loggedIn = true)
+        val sc = core!!
+        val ben = ben()
+        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first() }
+        // Anna claims on her phone (queued); Ben claims the same job and his phone syncs first.
+        openJob(job.label)
+        rule.click(button("Assign Job to Me"))
+        rule.await(hasContentDescription("1 action waiting for sync", substring = true))
+        runBlocking {
+            ben.claim(job.id)
+            assertEquals(1uL, ben.sync().applied)
+        }
+        rule.click(hasClickAction() and hasText("Back"))
+        rule.click(hasClickAction() and hasText("Refresh"))
+        // The refresh's sync has ended (the Refresh button is enabled again) with the claim refused.
+        rule.await(hasClickAction() and hasText("Refresh") and isEnabled(), 15_000)
+        rule.waitUntil(15_000) { runBlocking { sc.conflicts() }.size == 1 && app.status.value.state != SyncState.SYNCING }
+        rule.click(hasClickAction() and hasText(ENGLISH.get(Str.CONFLICT_COUNT, 1L)), 15_000)
+        rule.await(hasText("held by Ben Keller", substring = true))
+        // Ben gives it back; Anna's phone learns it with the next sync, then she re-submits her claim.
+        runBlocking {
+            ben.withdraw(job.id)
+            ben.sync()
+            sc.sync()
+        }
+        rule.waitUntil(10_000) { runBlocking { sc.job(job.id) }.item.status == JobStatus.ASSIGNED }
+        rule.click(button("Resubmit ${job.label}"))
+        rule.await(hasText("Queued again:", substring = true))
+        rule.await(hasText(ENGLISH.get(Str.NO_CONFLICTS)))
+        assertEquals(1L, runBlocking { sc.pendingCount() })
+        rule.click(hasClickAction() and hasText("Back"))
+        rule.click(hasClickAction() and hasText("Refresh"))
+        awaitSynced(app)
+        assertEquals(JobStatus.RUNNING, runBlocking { sc.job(job.id) }.item.status)
+        assertTrue(runBlocking { sc.jobs(JobQuery(view = JobView.MINE, limit = 1000u)) }.jobs.any { it.id == job.id })
     }
 
 }
