@@ -52,6 +52,8 @@ const SUMMARY_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name
      provider_id, provider_name, fleet_id, fleet_name, planned_service_date, assignee_id, \
      assignee_name, vehicle_tests_required, \
      (SELECT COUNT(*) FROM outbox o WHERE o.job_id = jobs.id)";
+/// Columns of [`SUMMARY_COLUMNS`]: the index of the first column after them.
+const SUMMARY_COLUMN_COUNT: usize = 16;
 
 impl Store {
     /// Opens (creating and migrating as needed) the store at `path`.
@@ -523,8 +525,9 @@ impl Store {
             .as_deref()
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty());
+        let fts = term.as_ref().is_some_and(|t| t.chars().count() >= 3);
         let search = term.map(|t| {
-            if t.chars().count() >= 3 {
+            if fts {
                 filter.push_str(
                     " AND rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)",
                 );
@@ -555,19 +558,42 @@ impl Store {
         if let Some(f) = &q.fleet {
             named.push((":fleet", f));
         }
+        // A plain view is counted from `job_counts` (kept by triggers)
+        // rather than over every job it holds. A full-text search counts
+        // its matches in the same query as the page (`COUNT(*) OVER ()`),
+        // so the index is read once; other filters count over their index.
+        let plain = search.is_none() && q.provider.is_none() && q.fleet.is_none();
+        let page_sql = format!(
+            "SELECT {SUMMARY_COLUMNS}{} FROM jobs WHERE {filter}
+             ORDER BY sort_key
+             LIMIT {} OFFSET {}",
+            if fts { ", COUNT(*) OVER ()" } else { "" },
+            q.limit,
+            q.offset
+        );
+        let count_sql = if plain {
+            format!("SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE {view_sql}")
+        } else {
+            format!("SELECT COUNT(*) FROM jobs WHERE {filter}")
+        };
         self.read(|conn| {
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {filter}"))?
-                .query_row(named.as_slice(), |r| r.get(0))?;
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE {filter}
-                 ORDER BY sort_key
-                 LIMIT {} OFFSET {}",
-                q.limit, q.offset
-            ))?;
+            let mut stmt = conn.prepare_cached(&page_sql)?;
+            let mut counted = None;
             let jobs = stmt
-                .query_map(named.as_slice(), summary_from_row)?
+                .query_map(named.as_slice(), |r| {
+                    if fts {
+                        counted = Some(r.get::<_, i64>(SUMMARY_COLUMN_COUNT)?);
+                    }
+                    summary_from_row(r)
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
+            let total = match counted {
+                Some(n) => n,
+                // No row of the page to carry the count (or not a search).
+                None => conn
+                    .prepare_cached(&count_sql)?
+                    .query_row(named.as_slice(), |r| r.get(0))?,
+            };
             Ok(JobPage {
                 jobs,
                 total: u64::try_from(total).unwrap_or(0),

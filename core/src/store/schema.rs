@@ -16,6 +16,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "migrations/005_site_data_attestations_revocations.sql"
     )),
+    M::up(include_str!("migrations/006_job_counts.sql")),
 ];
 
 /// The migrations of the local store.
