@@ -11,11 +11,13 @@
 //! runs one flow per path so the benchmark cannot rot.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use smartcontrol_ble::btleplug::BtleplugConfig;
 use smartcontrol_ble::transport::BleConnector;
-use smartcontrol_core::{SmartControl, WorkflowOptions};
+use smartcontrol_core::{SmartControl, WorkflowEvent, WorkflowOptions};
 use smartcontrol_sim_device::Scenario;
 use smartcontrol_tests::bluez::BluezRig;
 use smartcontrol_tests::DemoCloud;
@@ -27,24 +29,53 @@ fn options() -> WorkflowOptions {
     }
 }
 
+/// Wall times of the runs, and per step (from its start to its end, summed
+/// over the run when a reconnect repeats it) the time of every run.
 async fn flows(
     anna: &SmartControl,
     job: &str,
     connector: &dyn BleConnector,
     runs: usize,
-) -> Vec<Duration> {
+) -> (Vec<Duration>, BTreeMap<String, Vec<Duration>>) {
     let mut out = Vec::with_capacity(runs);
+    let mut steps: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
     for _ in 0..runs {
+        let started: Mutex<BTreeMap<String, Instant>> = Mutex::default();
+        let took: Mutex<BTreeMap<String, Duration>> = Mutex::default();
+        let on_event = |e: WorkflowEvent| match e {
+            WorkflowEvent::StepStarted { step } => {
+                started
+                    .lock()
+                    .unwrap()
+                    .insert(format!("{step:?}"), Instant::now());
+            }
+            WorkflowEvent::StepDone { step, .. } => {
+                let name = format!("{step:?}");
+                if let Some(t) = started.lock().unwrap().remove(&name) {
+                    *took.lock().unwrap().entry(name).or_default() += t.elapsed();
+                }
+            }
+            _ => {}
+        };
         let start = Instant::now();
         let report = anna
-            .run_vehicle_workflow(job, connector, &options(), &|_| {})
+            .run_vehicle_workflow(job, connector, &options(), &on_event)
             .await
             .unwrap();
         out.push(start.elapsed());
         assert!(report.all_tests_passed, "{:?}", report.tests);
         assert!(report.steps.iter().all(|s| s.ok), "{:?}", report.steps);
+        for (name, d) in took.into_inner().unwrap() {
+            steps.entry(name).or_default().push(d);
+        }
     }
-    out
+    (out, steps)
+}
+
+fn median_of(d: &[Duration]) -> Duration {
+    let mut d = d.to_vec();
+    d.sort();
+    d.get(d.len() / 2).copied().unwrap_or_default()
 }
 
 struct Stats {
@@ -91,7 +122,8 @@ fn main() {
 
         // Same scenario, two paths: in-process link, then btleplug + BlueZ.
         let world = Scenario::parse(&text).unwrap().build();
-        let in_process = stats(flows(&anna, &job, &world, runs).await);
+        let (in_process, in_process_steps) = flows(&anna, &job, &world, runs).await;
+        let in_process = stats(in_process);
 
         let rig = BluezRig::start(&text).unwrap();
         let connector = rig
@@ -101,7 +133,8 @@ fn main() {
             })
             .await
             .unwrap();
-        let bluez = stats(flows(&anna, &job, &connector, runs).await);
+        let (bluez, bluez_steps) = flows(&anna, &job, &connector, runs).await;
+        let bluez = stats(bluez);
         drop(connector);
         drop(rig);
 
@@ -120,8 +153,23 @@ fn main() {
                 ms(s.mean)
             );
         }
+        println!("  per step (median)                 in-process btleplug + BlueZ");
+        for (name, d) in &in_process_steps {
+            let b = bluez_steps.get(name).map(|b| median_of(b)).unwrap_or_default();
+            println!(
+                "  {name:<32} {:>8.1} ms {:>8.1} ms",
+                ms(median_of(d)),
+                ms(b)
+            );
+        }
         println!(
             "  ratio btleplug/in-process (median): {:.2}x",
+            ms(bluez.median) / ms(in_process.median).max(f64::EPSILON)
+        );
+        println!(
+            "figure: on-vehicle job through btleplug and the simulated BlueZ, link {profile}, median of {runs} = {:.1} ms (baseline in-process link (SimWorld) = {:.1} ms, ratio {:.2})",
+            ms(bluez.median),
+            ms(in_process.median),
             ms(bluez.median) / ms(in_process.median).max(f64::EPSILON)
         );
     });

@@ -72,6 +72,13 @@ fn bench(c: &mut Criterion) {
     });
     let job = seed.job_ids[0].clone();
     let mut claim = true;
+    // Every iteration queues an action the drain below pushes: a short
+    // measurement keeps the outbox at a few thousand actions (criterion's
+    // default 5 s queued about 20,000, whose drain took minutes).
+    local
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1));
     local.bench_function("durable action (claim or withdraw)", |b| {
         b.iter(|| {
             if claim {

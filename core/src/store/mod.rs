@@ -10,6 +10,7 @@ mod schema;
 
 pub(crate) use runs::RunRecord;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -45,6 +46,15 @@ pub(crate) mod meta {
 pub(crate) struct Store {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Totals of plain list views (no search or filter), keyed by the
+    /// view's SQL and the technician, each with the `PRAGMA data_version`
+    /// of the read connection it was counted at: that number changes with
+    /// every commit of any connection (this process's writer or another
+    /// process on the same data directory), so a cached total is used only
+    /// while nothing was written. Re-listing a view (paging, a refresh with
+    /// nothing new) then costs a page, not a COUNT over the whole view,
+    /// without maintaining counters on every write of a sync.
+    view_totals: Mutex<HashMap<(&'static str, String), (i64, i64)>>,
 }
 
 /// Columns of a [`JobSummary`], in the order [`summary_from_row`] reads them.
@@ -52,6 +62,8 @@ const SUMMARY_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name
      provider_id, provider_name, fleet_id, fleet_name, planned_service_date, assignee_id, \
      assignee_name, vehicle_tests_required, \
      (SELECT COUNT(*) FROM outbox o WHERE o.job_id = jobs.id)";
+/// Columns of [`SUMMARY_COLUMNS`]: the index of the first column after them.
+const SUMMARY_COLUMN_COUNT: usize = 16;
 
 impl Store {
     /// Opens (creating and migrating as needed) the store at `path`.
@@ -67,7 +79,15 @@ impl Store {
         Ok(Store {
             writer: Mutex::new(conn),
             reader: Mutex::new(reader),
+            view_totals: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn totals(&self) -> MutexGuard<'_, HashMap<(&'static str, String), (i64, i64)>> {
+        // A poisoned map holds only totals with their versions: still valid.
+        self.view_totals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -575,8 +595,9 @@ impl Store {
             .as_deref()
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty());
+        let fts = term.as_ref().is_some_and(|t| t.chars().count() >= 3);
         let search = term.map(|t| {
-            if t.chars().count() >= 3 {
+            if fts {
                 filter.push_str(
                     " AND rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)",
                 );
@@ -607,19 +628,69 @@ impl Store {
         if let Some(f) = &q.fleet {
             named.push((":fleet", f));
         }
+        // A plain view's total is cached per data version of the store
+        // (see `view_totals`) rather than counted over every job it holds
+        // on each read. A full-text search counts its matches in the same
+        // query as the page (`COUNT(*) OVER ()`), so the index is read once;
+        // other filters count over their index.
+        let plain = search.is_none() && q.provider.is_none() && q.fleet.is_none();
+        let page_sql = format!(
+            "SELECT {SUMMARY_COLUMNS}{} FROM jobs WHERE {filter}
+             ORDER BY sort_key
+             LIMIT {} OFFSET {}",
+            if fts { ", COUNT(*) OVER ()" } else { "" },
+            q.limit,
+            q.offset
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM jobs WHERE {filter}");
         self.read(|conn| {
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {filter}"))?
-                .query_row(named.as_slice(), |r| r.get(0))?;
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE {filter}
-                 ORDER BY sort_key
-                 LIMIT {} OFFSET {}",
-                q.limit, q.offset
-            ))?;
+            let mut stmt = conn.prepare_cached(&page_sql)?;
+            let mut counted = None;
             let jobs = stmt
-                .query_map(named.as_slice(), summary_from_row)?
+                .query_map(named.as_slice(), |r| {
+                    if fts {
+                        counted = Some(r.get::<_, i64>(SUMMARY_COLUMN_COUNT)?);
+                    }
+                    summary_from_row(r)
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
+            let total = match counted {
+                Some(n) => n,
+                // A plain view: the cached total while the store is as it
+                // was counted. The page query above opened this read
+                // transaction's snapshot, so the data version read now
+                // and the count below both belong to that snapshot.
+                None if plain => {
+                    let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+                    let key = (
+                        view_sql,
+                        if uses_me {
+                            me.to_owned()
+                        } else {
+                            String::new()
+                        },
+                    );
+                    let cached = self
+                        .totals()
+                        .get(&key)
+                        .filter(|(at, _)| *at == version)
+                        .map(|(_, n)| *n);
+                    match cached {
+                        Some(n) => n,
+                        None => {
+                            let n: i64 = conn
+                                .prepare_cached(&count_sql)?
+                                .query_row(named.as_slice(), |r| r.get(0))?;
+                            self.totals().insert(key, (version, n));
+                            n
+                        }
+                    }
+                }
+                // No row of the page to carry the count, or another filter.
+                None => conn
+                    .prepare_cached(&count_sql)?
+                    .query_row(named.as_slice(), |r| r.get(0))?,
+            };
             Ok(JobPage {
                 jobs,
                 total: u64::try_from(total).unwrap_or(0),

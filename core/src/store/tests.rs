@@ -769,3 +769,154 @@ fn a_late_push_answer_does_not_resurrect_a_removed_job() {
     assert_eq!(store.job("1", None).unwrap().cloud.version, 6);
     assert_eq!(store.write(|tx| Store::tombstone(tx, "1")).unwrap(), None);
 }
+
+/// Each plain view's total (cached per data version of the store) against
+/// a COUNT(*) over the jobs themselves.
+fn assert_totals_counted(store: &Store) {
+    let views = [
+        (JobView::Available, "status = 'ASSIGNED'"),
+        (
+            JobView::Mine,
+            "status = 'RUNNING' AND assignee_id = 't-anna'",
+        ),
+        (
+            JobView::Done,
+            "status IN ('SUCCEEDED', 'FAILED') AND assignee_id = 't-anna'",
+        ),
+        (
+            JobView::Colleagues,
+            "status = 'RUNNING' AND assignee_id <> 't-anna'",
+        ),
+        (JobView::All, "1"),
+    ];
+    for (v, filter) in views {
+        let total = store
+            .jobs(Some("t-anna"), &JobQuery::view(v))
+            .unwrap()
+            .total;
+        let counted: i64 = store
+            .read(|c| {
+                Ok(c.query_row(
+                    &format!("SELECT COUNT(*) FROM jobs WHERE {filter}"),
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(total, counted as u64, "total of {v:?}");
+    }
+}
+
+#[test]
+fn view_totals_follow_every_change_of_status_assignee_and_store() {
+    let mut running = cloud_job("3", "B-SC 3", JobStatus::Running);
+    running.assignee = Some(ben());
+    let (_d, store) = store_with(&[
+        cloud_job("1", "B-SC 1", JobStatus::Assigned),
+        cloud_job("2", "B-SC 2", JobStatus::Assigned),
+        running,
+    ]);
+    assert_totals_counted(&store);
+    assert_eq!(
+        store
+            .jobs(Some("t-anna"), &JobQuery::view(JobView::Available))
+            .unwrap()
+            .total,
+        2
+    );
+    store.queue_action(&me(), "1", Action::Claim).unwrap();
+    assert_totals_counted(&store);
+    store
+        .queue_action(
+            &me(),
+            "1",
+            Action::CompleteFailed {
+                comment: "no CAN access".into(),
+                report: JobReport::default(),
+            },
+        )
+        .unwrap();
+    assert_totals_counted(&store);
+    store.queue_action(&me(), "2", Action::Claim).unwrap();
+    store.queue_action(&me(), "2", Action::Withdraw).unwrap();
+    assert_totals_counted(&store);
+    // The cloud moves a job to Ben; a newer version of another job.
+    let mut to_ben = cloud_job("2", "B-SC 2", JobStatus::Running);
+    to_ben.assignee = Some(ben());
+    to_ben.version = 5;
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &to_ben, &me()).map(|_| ()))
+        .unwrap();
+    assert_totals_counted(&store);
+    store.write(|tx| Store::delete_job(tx, "3")).unwrap();
+    assert_totals_counted(&store);
+    // Not logged in: nobody's jobs are "mine".
+    assert_eq!(
+        store
+            .jobs(None, &JobQuery::view(JobView::Mine))
+            .unwrap()
+            .total,
+        0
+    );
+    store.write(Store::clear_account).unwrap();
+    assert_totals_counted(&store);
+    assert_eq!(
+        store
+            .jobs(Some("t-anna"), &JobQuery::view(JobView::All))
+            .unwrap()
+            .total,
+        0
+    );
+}
+
+#[test]
+fn a_search_counts_every_match_beyond_its_page() {
+    let (_d, store) = store_with(&[
+        cloud_job("1", "B-SC 101", JobStatus::Assigned),
+        cloud_job("2", "B-SC 102", JobStatus::Assigned),
+        cloud_job("3", "B-SC 103", JobStatus::Assigned),
+        cloud_job("4", "M-XY 999", JobStatus::Assigned),
+    ]);
+    let mut q = JobQuery::view(JobView::Available);
+    q.search = Some("sc 10".into());
+    q.limit = 2;
+    let page = store.jobs(Some("t-anna"), &q).unwrap();
+    assert_eq!((page.jobs.len(), page.total), (2, 3));
+    q.offset = 2;
+    let page = store.jobs(Some("t-anna"), &q).unwrap();
+    assert_eq!((page.jobs.len(), page.total), (1, 3));
+    q.offset = 5;
+    let page = store.jobs(Some("t-anna"), &q).unwrap();
+    assert_eq!((page.jobs.len(), page.total), (0, 3), "past the last match");
+    q.search = Some("qq".into());
+    q.offset = 0;
+    assert_eq!(store.jobs(Some("t-anna"), &q).unwrap().total, 0);
+}
+
+/// A view's cached total follows a write by another process sharing the
+/// data directory (another connection's commit changes the data version).
+#[test]
+fn a_cached_view_total_follows_another_process_writing_the_same_store() {
+    let (d, store) = store_with(&[
+        cloud_job("1", "B-SC 1", JobStatus::Assigned),
+        cloud_job("2", "B-SC 2", JobStatus::Assigned),
+    ]);
+    let available = |s: &Store| {
+        s.jobs(Some("t-anna"), &JobQuery::view(JobView::Available))
+            .unwrap()
+            .total
+    };
+    assert_eq!(available(&store), 2);
+    assert_eq!(available(&store), 2, "the cached total");
+    let other = Store::open(&d.path().join("t.db")).unwrap();
+    other
+        .write(|tx| {
+            Store::upsert_cloud_job(tx, &cloud_job("3", "B-SC 3", JobStatus::Assigned), &me())
+                .map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(available(&store), 3, "another process's job is counted");
+    other.queue_action(&me(), "1", Action::Claim).unwrap();
+    assert_eq!(available(&store), 2, "another process's claim is counted");
+    assert_totals_counted(&store);
+}

@@ -19,7 +19,6 @@ import java.io.File
 class FacadeBenchmarkTest {
     private fun median(xs: List<Long>) = xs.sorted()[xs.size / 2]
     private fun p95(xs: List<Long>) = xs.sorted()[(xs.size * 95) / 100]
-    private fun ms(nanos: Long) = "%.3f ms".format(nanos / 1e6)
 
     @Test
     fun `list 1,000 jobs and one claim round trip`(@TempDir dir: File) = runBlocking<Unit> {
@@ -69,11 +68,16 @@ class FacadeBenchmarkTest {
                     dt
                 }
 
-                println("BENCH facade jobs(1,000) suspend call: median ${ms(median(list))}, p95 ${ms(p95(list))} (200 runs)")
-                println("BENCH binding jobs(1,000) direct call: median ${ms(median(direct))}, p95 ${ms(p95(direct))} (200 runs)")
-                println("BENCH facade jobList(1,000) first emission (subscribe + query): median ${ms(median(flowFirst))} (20 runs)")
-                println("BENCH facade claim (local, durable): median ${ms(median(claimOnly))} (20 runs)")
-                println("BENCH facade claim + sync round trip (loopback sim-cloud): median ${ms(median(roundTrip))}, p95 ${ms(p95(roundTrip))} (20 runs)")
+                // One `figure:` line each (docs/performance.md, scripts/bench):
+                // the library is the profile directory JNA loads it from.
+                val lib = File(System.getProperty("jna.library.path") ?: "unknown").name
+                fun f(nanos: Long) = "%.3f ms".format(nanos / 1e6)
+                val ratio = median(list).toDouble() / median(direct).coerceAtLeast(1).toDouble()
+                println("figure: jobs() of 1,000 jobs through the Kotlin facade, $lib library, median of 200 = ${f(median(list))} (baseline the generated binding called directly = ${f(median(direct))}, ratio ${"%.2f".format(ratio)})")
+                println("figure: jobs() of 1,000 jobs through the Kotlin facade, $lib library, p95 of 200 = ${f(p95(list))} (baseline the generated binding called directly = ${f(p95(direct))}, ratio ${"%.2f".format(p95(list).toDouble() / p95(direct).coerceAtLeast(1).toDouble())})")
+                println("figure: jobList() of 1,000 jobs through the Kotlin facade, first emission, $lib library, median of 20 = ${f(median(flowFirst))}")
+                println("figure: claim through the Kotlin facade (local, durable), $lib library, median of 20 = ${f(median(claimOnly))}")
+                println("figure: claim and sync round trip through the Kotlin facade (loopback sim-cloud), $lib library, median of 20 = ${f(median(roundTrip))}")
             }
         }
     }
