@@ -54,8 +54,11 @@ pub(crate) struct Store {
     /// while nothing was written. Re-listing a view (paging, a refresh with
     /// nothing new) then costs a page, not a COUNT over the whole view,
     /// without maintaining counters on every write of a sync.
-    view_totals: Mutex<HashMap<(&'static str, String), (i64, i64)>>,
+    view_totals: Mutex<ViewTotals>,
 }
+
+/// Cached totals of plain views: (view SQL, technician) → (data version, total).
+type ViewTotals = HashMap<(&'static str, String), (i64, i64)>;
 
 /// Columns of a [`JobSummary`], in the order [`summary_from_row`] reads them.
 const SUMMARY_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name, vehicle_model, \
@@ -83,7 +86,7 @@ impl Store {
         })
     }
 
-    fn totals(&self) -> MutexGuard<'_, HashMap<(&'static str, String), (i64, i64)>> {
+    fn totals(&self) -> MutexGuard<'_, ViewTotals> {
         // A poisoned map holds only totals with their versions: still valid.
         self.view_totals
             .lock()
