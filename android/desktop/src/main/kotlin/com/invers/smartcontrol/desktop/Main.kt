@@ -96,9 +96,7 @@ fun run(options: DesktopOptions): Int {
     }
     val core = try {
         SmartControl.setLogSink(log, options.logLevel)
-        // No secret store: the core keeps the phone key in <data-dir>/secrets (files of mode 0600).
-        // No BLE transport: the core's built-in btleplug driver (BlueZ on Linux).
-        SmartControl.open(options.dataDir, options.serverUrl)
+        openDesktopCore(options.dataDir, options.serverUrl)
     } catch (e: UnsatisfiedLinkError) {
         System.err.println(
             "smartcontrol-desktop: cannot load the SmartControl core library (libsmartcontrol_ffi): ${e.message}\n" +
@@ -149,3 +147,10 @@ fun run(options: DesktopOptions): Int {
     }
     return 0
 }
+
+/**
+ * The core as the desktop app opens it: no secret store (the core keeps the phone key in <data-dir>/secrets,
+ * files of mode 0600) and no BLE transport, so the installation workflow uses the library's built-in btleplug
+ * driver (BlueZ on the D-Bus system bus on Linux, or the bus `DBUS_SYSTEM_BUS_ADDRESS` names).
+ */
+fun openDesktopCore(dataDir: java.io.File, serverUrl: String): SmartControl = SmartControl.open(dataDir, serverUrl)

@@ -2,7 +2,6 @@
 package com.invers.smartcontrol.desktop
 
 import com.invers.smartcontrol.SimCloudProcess
-import com.invers.smartcontrol.binDir
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
@@ -35,7 +34,7 @@ class DesktopScreenshotTest {
         try {
             SimCloudProcess("demo").use { cloud ->
                 val busAddress = startPrivateBus(dbusDaemon, File(tmp, "bus"), procs)
-                startSimBluez(busAddress, cloud.fleetPublicKey("Berlin Fleet"), File(tmp, "sim-device.log"), procs)
+                startSimBluez(busAddress, cloud.fleetPublicKey("Berlin Fleet"), listOf("CBX-000101"), File(tmp, "sim-device.log"), procs)
 
                 val fbDir = File(tmp, "fb").apply { mkdirs() }
                 val display = startXvfb(xvfb, fbDir, File(tmp, "xvfb.log"), procs)
@@ -83,56 +82,6 @@ class DesktopScreenshotTest {
                 if (!p.waitFor(5, TimeUnit.SECONDS)) p.destroyForcibly().waitFor(5, TimeUnit.SECONDS)
             }
         }
-    }
-
-    private fun requireTool(name: String, aptPackage: String): String =
-        System.getenv("PATH").orEmpty().split(File.pathSeparator).map { File(it, name) }.firstOrNull { it.canExecute() }?.path
-            ?: throw AssertionError("$name not found on PATH: the desktop screenshot test needs it (apt-get install -y --no-install-recommends $aptPackage)")
-
-    private fun startPrivateBus(daemon: String, dir: File, procs: MutableList<Process>): String {
-        dir.mkdirs()
-        val conf = File(dir, "bus.conf")
-        conf.writeText(
-            """
-            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-             "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-            <busconfig>
-              <type>system</type>
-              <listen>unix:dir=${dir.path}</listen>
-              <auth>EXTERNAL</auth>
-              <policy context="default">
-                <allow user="*"/> <allow own="*"/>
-                <allow send_destination="*" eavesdrop="true"/>
-                <allow receive_sender="*"/> <allow eavesdrop="true"/>
-              </policy>
-            </busconfig>
-            """.trimIndent(),
-        )
-        val p = ProcessBuilder(daemon, "--config-file=${conf.path}", "--nofork", "--nopidfile", "--print-address=1")
-            .redirectError(File(dir, "dbus.log")).start()
-        procs.add(p)
-        val line = readLineWithin(p, 10) ?: error("dbus-daemon printed no address: ${File(dir, "dbus.log").readText()}")
-        return line.trim()
-    }
-
-    private fun startSimBluez(bus: String, fleetKey: String, log: File, procs: MutableList<Process>) {
-        val exe = File(binDir, "sim-device")
-        require(exe.canExecute()) { "$exe not found: cargo build -p smartcontrol-sim-device" }
-        val pb = ProcessBuilder(exe.path, "--bluez", "--bus", bus, "--fleet-public-key", fleetKey, "--device", "CBX-000101")
-            .redirectError(log)
-        pb.environment()["NO_COLOR"] = "1"
-        val p = pb.start()
-        procs.add(p)
-        val reader = p.inputStream.bufferedReader()
-        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
-        while (System.nanoTime() < deadline) {
-            val line = reader.readLine() ?: break
-            if (line.startsWith("sim-device bluez serving")) {
-                Thread { reader.forEachLine { } }.apply { isDaemon = true }.start()
-                return
-            }
-        }
-        error("sim-device --bluez did not start: ${log.readText()}")
     }
 
     /** Xvfb on the first free display from :90, its frame buffer as an XWD file in [fbDir]. */
@@ -272,10 +221,4 @@ class DesktopScreenshotTest {
         assertTrue(counts.size >= 3 && other > total / 200, "$what renders blank: ${counts.size} colours, $other of $total pixels differ")
     }
 
-    private fun readLineWithin(p: Process, seconds: Long): String? {
-        var line: String? = null
-        val t = Thread { line = p.inputStream.bufferedReader().readLine() }.apply { isDaemon = true; start() }
-        t.join(seconds * 1000)
-        return line
-    }
 }
