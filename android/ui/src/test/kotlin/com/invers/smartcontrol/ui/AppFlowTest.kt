@@ -465,6 +465,35 @@ class AppFlowTest {
     }
 
     @Test
+    fun `Conflicts opened while the sync that makes the conflict runs shows it when the sync ends`() {
+        val app = start(loggedIn = true)
+        val sc = core!!
+        val ben = ben()
+        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first() }
+        openJob(job.label)
+        rule.click(button("Assign Job to Me"))
+        rule.await(hasContentDescription("1 action waiting for sync", substring = true))
+        runBlocking {
+            ben.claim(job.id)
+            assertEquals(1uL, ben.sync().applied)
+        }
+        rule.click(hasClickAction() and hasText("Back"))
+        // Every answer of the cloud to Anna's phone now takes 1.5 s: the sync is still running when Conflicts opens.
+        cloud.http("POST", "/_sim/faults", """{"latency_ms":1500}""")
+        rule.click(hasClickAction() and hasText("Refresh"))
+        rule.waitUntil(5_000) { app.status.value.state == SyncState.SYNCING }
+        rule.click(hasClickAction() and hasText(ENGLISH.get(Str.CONFLICTS)))
+        rule.await(hasText(ENGLISH.get(Str.NO_CONFLICTS)))
+        assertEquals(SyncState.SYNCING, app.status.value.state)
+        // The sync ends with the claim refused: the list follows the core, as the banner does.
+        rule.await(hasText("held by Ben Keller", substring = true), 20_000)
+        rule.await(hasText(ENGLISH.get(Str.CONFLICT_COUNT, 1L)))
+        assertTrue(rule.onAllNodes(hasText(ENGLISH.get(Str.NO_CONFLICTS))).fetchSemanticsNodes().isEmpty())
+        assertEquals(1, runBlocking { sc.conflicts() }.size)
+        cloud.online()
+    }
+
+    @Test
     fun `a refused claim is re-submitted from the Conflicts screen once the colleague gave the job back`() {
         val app = start(loggedIn = true)
         val sc = core!!
