@@ -930,6 +930,9 @@ struct NewProvider {
     password: String,
     #[serde(default)]
     user_name: String,
+    /// Names of fleets to create for it (each with a random signing key).
+    #[serde(default)]
+    fleets: Vec<String>,
 }
 
 /// `POST /_sim/providers` answer.
@@ -937,20 +940,26 @@ struct NewProvider {
 struct CreatedProvider {
     provider_id: String,
     user: crate::model::UserSummary,
+    /// The fleets created, in the order the request named them.
+    fleets: Vec<crate::model::Fleet>,
 }
 
 async fn sim_create_provider(
     State(s): State<AppState>,
     ApiJson(p): ApiJson<NewProvider>,
 ) -> SimResult<Response> {
-    let (provider_id, user) = blocking(move || {
+    let (provider_id, user, fleets) = blocking(move || {
         s.admin
-            .create_provider_account(&p.name, &p.email, &p.user_name, &p.password)
+            .create_provider_account(&p.name, &p.email, &p.user_name, &p.password, &p.fleets)
     })
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedProvider { provider_id, user }),
+        Json(CreatedProvider {
+            provider_id,
+            user,
+            fleets,
+        }),
     )
         .into_response())
 }

@@ -429,6 +429,99 @@ async fn a_provider_is_created_over_http_and_can_sign_in() {
 }
 
 #[tokio::test]
+async fn a_provider_created_with_fleets_reaches_a_partner_technician_over_http() {
+    let w = world().await;
+    let body = json!({
+        "name": "Second Mobility", "email": "qa2@provider.test", "password": "pw",
+        "fleets": ["Munich Fleet", "Cologne Fleet"],
+    });
+    let (s, v) = w
+        .call(Method::POST, "/_sim/providers", None, Some(body))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let fleets = v["fleets"].as_array().unwrap();
+    assert_eq!(fleets.len(), 2, "{v}");
+    assert_eq!(fleets[0]["name"], "Munich Fleet");
+    assert_eq!(fleets[1]["name"], "Cologne Fleet");
+    assert_eq!(fleets[0]["provider_id"], v["provider_id"]);
+    assert_eq!(fleets[0]["public_key"].as_str().unwrap().len(), 64, "{v}");
+    assert_ne!(fleets[0]["public_key"], fleets[1]["public_key"]);
+    let munich = fleets[0]["id"].as_str().unwrap().to_owned();
+    // A blank or repeated fleet name is refused, and nothing is created.
+    for bad in [json!([" "]), json!(["A", "A"])] {
+        let (s, v) = w
+            .call(
+                Method::POST,
+                "/_sim/providers",
+                None,
+                Some(json!({"name": "Bad", "email": "bad@provider.test", "password": "pw", "fleets": bad})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("fleets[0]")
+                || v["message"].as_str().unwrap().contains("fleets[1]"),
+            "{v}"
+        );
+    }
+    assert!(w.login_full("bad@provider.test", "pw", None).await.is_err());
+
+    // Its provider sees the fleets, invites the demo partner, the partner's admin accepts, and a job assigned
+    // to the partner reaches the partner's technician with the new provider's name.
+    let p = w
+        .login_full("qa2@provider.test", "pw", None)
+        .await
+        .unwrap()
+        .access_token;
+    let (s, v) = w
+        .call(Method::GET, "/api/v1/provider/fleets", Some(&p), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    let (s, c) = w
+        .call(
+            Method::POST,
+            &format!("/api/v1/provider/fleets/{munich}/invitations"),
+            Some(&p),
+            Some(json!({"company_id": w.seed.autotech_id})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let admin = w.token("admin@autotech.test").await;
+    let (s, v) = w
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/partner/connections/{}/accept",
+                c["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, job) = w
+        .call(
+            Method::POST,
+            "/api/v1/provider/jobs",
+            Some(&p),
+            Some(json!({"fleet_id": munich, "license_plate": "M-SM 1", "assigned_company_id": w.seed.autotech_id})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{job}");
+    assert_eq!(job["status"], "ASSIGNED", "{job}");
+    let anna = w.token("anna@autotech.test").await;
+    let page = w.changes(&anna, "", None).await;
+    let seen = page
+        .jobs
+        .iter()
+        .find(|j| j.id == job["id"].as_str().unwrap())
+        .expect("the new provider's job in the technician's changes");
+    assert_eq!(seen.provider_name, "Second Mobility");
+    assert_eq!(seen.fleet_name, "Munich Fleet");
+}
+
+#[tokio::test]
 async fn company_settings_are_validated_and_the_display_name_is_what_providers_see() {
     let w = world().await;
     let admin = w.token("admin@autotech.test").await;

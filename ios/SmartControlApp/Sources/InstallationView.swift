@@ -73,6 +73,8 @@ struct InstallationView: View {
                         Text("\(mark(step.state)) \(String(describing: step.id))")
                         if !step.detail.isEmpty { Text(step.detail).font(.caption) }
                     }
+                    .accessibilityElement(children: .combine)
+                    .accessibilityValue(stateText(step.state))
                 }
             }
             if model.total > 0 {
@@ -103,6 +105,16 @@ struct InstallationView: View {
 
     private func mark(_ s: InstallationModel.StepState) -> String {
         switch s { case .waiting: return "○"; case .running: return "…"; case .ok: return "✓"; case .failed: return "✗" }
+    }
+
+    /// What VoiceOver says of a step's state (the mark is only seen).
+    private func stateText(_ s: InstallationModel.StepState) -> String {
+        switch s {
+        case .waiting: return tr(.stepWaiting)
+        case .running: return tr(.stepRunning)
+        case .ok: return tr(.stepOk)
+        case .failed: return tr(.stepFailed)
+        }
     }
 }
 
@@ -145,21 +157,32 @@ struct CompletionView: View {
     var body: some View {
         Form {
             if let detail, !detail.vehicleTests.isEmpty { Section(tr(.vehicleTests)) { TestResultsTable(results: detail.vehicleTests) } }
-            Section(tr(.succeeded)) {
+            if let detail, detail.item.vehicleTestsRequired, detail.vehicleTests.isEmpty { Text(tr(.noTestsYet)) }
+            if let detail { RequiredWorkSection(work: detail.requiredWork) }
+            Section {
                 TextField(tr(.notes), text: $notes, axis: .vertical)
                 Button(tr(.completeSucceeded)) { complete { try await core.completeSucceeded(jobId, notes: notes.isEmpty ? nil : notes) } }
                     .disabled(!canSucceed)
+            } header: {
+                Text(tr(.succeeded))
+            } footer: {
+                if detail != nil && !canSucceed && !busy { Text(tr(.succeededLocked)) }
             }
-            Section(tr(.failedSection)) {
+            Section {
                 TextField(tr(.failurePrompt), text: $comment, axis: .vertical).lineLimit(3...8)
                 Button(tr(.completeFailed), role: .destructive) {
                     complete { try await core.completeFailed(jobId, comment: comment.trimmingCharacters(in: .whitespacesAndNewlines)) }
                 }
                 .disabled(!canFail)
+            } header: {
+                Text(tr(.failedSection))
+            } footer: {
+                // FAILED stays disabled until there is a comment; this says why.
+                if comment.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { Text(tr(.commentRequired)) }
             }
             if let error { Text(error).foregroundStyle(.red) }
         }
-        .navigationTitle(tr(.actionComplete))
+        .navigationTitle(tr(.completeTitle, detail?.item.label ?? tr(.job)))
         .task {
             do { detail = try await core.job(jobId) } catch { self.error = SmartControlFailure.from(error).message }
         }

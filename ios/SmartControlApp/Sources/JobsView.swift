@@ -163,20 +163,26 @@ struct JobDetailView: View {
                         NavigationLink(tr(.actionComplete)) { CompletionView(core: core, jobId: jobId) }
                     }
                 }
+                // What the provider left open comes first: it is what the technician does next on site.
+                if detail.availableActions.contains(.enterSiteData) {
+                    SiteDataSection(core: core, jobId: jobId, detail: detail, message: $message)
+                }
+                RequiredWorkSection(work: detail.requiredWork)
                 Section(tr(.specifications)) {
                     let s = detail.specifications
-                    spec(tr(.vin), s.vin)
-                    spec(tr(.plate), s.licensePlate)
+                    let entered = Set(detail.enteredOnSite)
+                    spec(tr(.vin), s.vin, entered.contains("vin"))
+                    spec(tr(.plate), s.licensePlate, entered.contains("license_plate"))
                     spec(tr(.name), s.customName)
-                    spec(tr(.model), s.vehicleModelName ?? s.vehicleModelId)
+                    spec(tr(.model), s.vehicleModelName ?? s.vehicleModelId, entered.contains("vehicle_model"))
                     spec(tr(.variant), s.installationVariant)
-                    spec(tr(.lockType), s.centralLockConnectionType)
+                    spec(tr(.lockType), s.centralLockConnectionType, entered.contains("central_lock_connection_type"))
                     spec(tr(.fuel), s.fuelType)
                     spec(tr(.hardware), s.hardware)
-                    spec(tr(.serial), s.cloudboxxSerial)
+                    spec(tr(.serial), s.cloudboxxSerial, entered.contains("cloudboxx_serial"))
                     spec(tr(.preset), s.cloudboxxConfigPreset)
                     spec(tr(.serviceDate), s.plannedServiceDate)
-                    ForEach(s.masterData, id: \.key) { spec($0.key, $0.value) }
+                    ForEach(s.masterData, id: \.key) { spec($0.key, $0.value, entered.contains("master_data.\($0.key)")) }
                     if let notes = s.instructions { Text(tr(.instructions)).font(.subheadline); Text(notes) }
                 }
                 if !detail.vehicleTests.isEmpty {
@@ -184,7 +190,9 @@ struct JobDetailView: View {
                 }
                 if !detail.pending.isEmpty {
                     Section(tr(.pendingSection)) {
-                        ForEach(detail.pending, id: \.seq) { Text("\($0.action) · \($0.performedAt)") }
+                        ForEach(detail.pending, id: \.seq) { p in
+                            Text("\(p.action) · \(p.performedAt)" + (p.lastError.map { " — " + tr(.lastTry, $0) } ?? ""))
+                        }
                     }
                 }
             } else {
@@ -197,8 +205,9 @@ struct JobDetailView: View {
         }
     }
 
-    private func spec(_ label: String, _ value: String?) -> some View {
-        LabeledContent(label, value: value ?? tr(.techniciansChoice))
+    /// A specification row; a value the technician entered on site says so in its label.
+    private func spec(_ label: String, _ value: String?, _ enteredOnSite: Bool = false) -> some View {
+        LabeledContent(enteredOnSite ? tr(.enteredOnSite, label) : label, value: value ?? tr(.techniciansChoice))
     }
 
     private func perform(_ action: ActionButton) async {

@@ -196,21 +196,39 @@ impl SimAdmin {
         })
     }
 
-    /// `POST /_sim/providers`: creates a mobility provider and its first
-    /// PROVIDER user in one transaction (QA); 400 on a blank name or an
-    /// invalid e-mail or password, 409 when the e-mail is registered.
+    /// `POST /_sim/providers`: creates a mobility provider, its first
+    /// PROVIDER user and the fleets named in `fleets` (each with a random
+    /// signing key) in one transaction (QA); 400 on a blank name, a blank
+    /// or repeated fleet name, or an invalid e-mail or password, 409 when
+    /// the e-mail is registered.
     pub fn create_provider_account(
         &self,
         name: &str,
         email: &str,
         user_name: &str,
         password: &str,
-    ) -> SimResult<(String, UserSummary)> {
+        fleets: &[String],
+    ) -> SimResult<(String, UserSummary, Vec<Fleet>)> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(SimError::bad_request(
                 "name: give the provider's name (1 to 200 characters)",
             ));
+        }
+        let mut fleet_names: Vec<&str> = Vec::with_capacity(fleets.len());
+        for (i, f) in fleets.iter().enumerate() {
+            let f = f.trim();
+            if f.is_empty() || f.chars().count() > 200 {
+                return Err(SimError::bad_request(format!(
+                    "fleets[{i}]: give each fleet's name (1 to 200 characters)"
+                )));
+            }
+            if fleet_names.contains(&f) {
+                return Err(SimError::bad_request(format!(
+                    "fleets[{i}]: fleet {f:?} is named twice; give each fleet once"
+                )));
+            }
+            fleet_names.push(f);
         }
         let user_name = match user_name.trim() {
             "" => name,
@@ -218,12 +236,12 @@ impl SimAdmin {
         };
         let id = new_id();
         let now = rfc3339(self.now());
-        let user_id = self.with_tx(|tx| {
+        let (user_id, created) = self.with_tx(|tx| {
             tx.execute(
                 "INSERT INTO providers (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![id, name, now],
             )?;
-            insert_user(
+            let user_id = insert_user(
                 tx,
                 None,
                 Some(&id),
@@ -233,9 +251,25 @@ impl SimAdmin {
                 password,
                 None,
                 &now,
-            )
+            )?;
+            let mut created = Vec::with_capacity(fleet_names.len());
+            for f in &fleet_names {
+                let fleet_id = new_id();
+                let seed = new_fleet_seed();
+                tx.execute(
+                    "INSERT INTO fleets (id, provider_id, name, created_at, signing_seed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![fleet_id, id, f, now, to_hex(&seed)],
+                )?;
+                created.push(Fleet {
+                    id: fleet_id,
+                    provider_id: id.clone(),
+                    name: (*f).to_owned(),
+                    public_key: to_hex(&public_key_of(&seed)),
+                });
+            }
+            Ok((user_id, created))
         })?;
-        tracing::info!(provider = %id, %email, "provider created");
+        tracing::info!(provider = %id, %email, fleets = created.len(), "provider created");
         Ok((
             id.clone(),
             UserSummary {
@@ -246,6 +280,7 @@ impl SimAdmin {
                 company_id: id,
                 totp_enabled: false,
             },
+            created,
         ))
     }
 

@@ -31,9 +31,9 @@ import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.SharingStarted
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
-import kotlinx.coroutines.flow.catch
+import kotlinx.coroutines.flow.conflate
 import kotlinx.coroutines.flow.filter
-import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.flow.mapNotNull
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
 
@@ -42,13 +42,22 @@ class ConflictsState(private val core: SmartControl, private val scope: Coroutin
     private val _message = MutableStateFlow<String?>(null)
     val message: StateFlow<String?> = _message.asStateFlow()
 
-    /** Open conflicts, oldest first: read now and again whenever the core's conflict count or jobs change. */
+    /**
+     * Open conflicts, oldest first: read now and again on every core event that can change them (status, which
+     * includes the end of a sync, the conflict count, jobs). A read that fails shows the core's message and keeps
+     * the last list; the next event reads again (a `catch` around the whole flow would end it at the first
+     * failure, and the list would then stay as it was while the banner kept counting).
+     */
     val conflicts: StateFlow<List<Conflict>> = core.events
         .filter { it is CoreEvent.Status || it is CoreEvent.ConflictsChanged || it is CoreEvent.JobsChanged }
-        .map { core.conflicts() }
-        .catch { e ->
-            _message.value = e.forTechnician()
-            emit(emptyList())
+        .conflate()
+        .mapNotNull {
+            try {
+                core.conflicts()
+            } catch (e: SmartControlException) {
+                _message.value = e.forTechnician()
+                null
+            }
         }
         .stateIn(scope, SharingStarted.Eagerly, emptyList())
 

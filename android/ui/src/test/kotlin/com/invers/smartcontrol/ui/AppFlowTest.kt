@@ -5,6 +5,7 @@ import androidx.compose.foundation.layout.Box
 import androidx.compose.foundation.layout.fillMaxHeight
 import androidx.compose.foundation.layout.width
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.test.assertIsSelected
 import androidx.compose.ui.test.hasClickAction
 import androidx.compose.ui.test.hasContentDescription
 import androidx.compose.ui.test.hasSetTextAction
@@ -192,6 +193,75 @@ class AppFlowTest {
         // Background sync pushes the run and the completion; the cloud then has the job as SUCCEEDED.
         rule.waitUntil(20_000) { runBlocking { sc.pendingCount() } == 0L }
         assertTrue(runBlocking { sc.jobs(JobQuery(view = JobView.DONE, limit = 1000u)) }.jobs.any { it.id == job.id })
+    }
+
+    /** A value of [field] in a JSON answer (string values only; enough for the ids the tests need). */
+    private fun jsonField(json: String, field: String): String =
+        Regex("\"${Regex.escape(field)}\"\\s*:\\s*\"([^\"]+)\"").find(json)?.groupValues?.get(1)
+            ?: error("no $field in $json")
+
+    /**
+     * A second provider over sim-cloud's QA API: "Second Mobility" with a "Munich Fleet" the demo partner is
+     * connected to (invited by the provider, accepted by the partner's admin), and two jobs assigned to the partner.
+     */
+    private fun secondProvider(): List<String> {
+        val created = cloud.http(
+            "POST", "/_sim/providers",
+            """{"name":"Second Mobility","email":"qa@second.test","password":"pw","fleets":["Munich Fleet"]}""",
+        )
+        val fleet = jsonField(created.substringAfter("\"fleets\""), "id")
+        val provider = jsonField(cloud.http("POST", "/api/v1/auth/login", """{"email":"qa@second.test","password":"pw"}"""), "access_token")
+        val admin = jsonField(cloud.http("POST", "/api/v1/auth/login", """{"email":"admin@autotech.test","password":"demo"}"""), "access_token")
+        val company = jsonField(cloud.http("GET", "/api/v1/partner/users", token = admin), "company_id")
+        val invitation = cloud.http("POST", "/api/v1/provider/fleets/$fleet/invitations", """{"company_id":"$company"}""", provider)
+        cloud.http("POST", "/api/v1/partner/connections/${jsonField(invitation, "id")}/accept", token = admin)
+        return listOf("M-SM 101", "M-SM 102").map { plate ->
+            cloud.http(
+                "POST", "/api/v1/provider/jobs",
+                """{"fleet_id":"$fleet","kind":"INSTALLATION","license_plate":"$plate","assigned_company_id":"$company"}""",
+                provider,
+            )
+            plate
+        }
+    }
+
+    @Test
+    fun `the provider chips filter the job list to one provider's jobs and back`() {
+        val plates = secondProvider()
+        start(loggedIn = true)
+        val sc = core!!
+        val row = hasClickAction() and hasContentDescription(", Available", substring = true)
+        val second = "Second Mobility · Munich Fleet"
+        val demo = "Shared Mobility GmbH"
+        // Both providers' jobs are in the core's list, and the chips offer both.
+        rule.waitUntil(15_000) {
+            runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs }
+                .map { it.providerName }.toSet().containsAll(listOf("Second Mobility", demo))
+        }
+        val allChip = hasClickAction() and hasText(ENGLISH.get(Str.ALL_PROVIDERS))
+        val secondChip = hasClickAction() and hasText("Second Mobility")
+        rule.await(allChip)
+        rule.await(hasClickAction() and hasText(demo))
+        rule.await(secondChip)
+        rule.onNode(allChip).assertIsSelected()
+        rule.await(row and hasText(demo, substring = true))
+        rule.assertAccessible("jobs with provider chips")
+        val total = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.size }
+
+        rule.click(secondChip)
+        rule.onNode(secondChip).assertIsSelected()
+        // Only the second provider's two jobs are rows now, each naming its provider and fleet.
+        rule.waitUntil(10_000) { rule.onAllNodes(row).fetchSemanticsNodes().size == plates.size }
+        for (plate in plates) rule.await(row and hasContentDescription(plate, substring = true) and hasText(second, substring = true))
+        assertTrue(rule.onAllNodes(row and hasText(demo, substring = true)).fetchSemanticsNodes().isEmpty())
+        assertEquals(plates.size, rule.onAllNodes(row and hasText(second, substring = true)).fetchSemanticsNodes().size)
+
+        // Back to all providers: the demo provider's rows are back, and the list holds every job again.
+        rule.click(allChip)
+        rule.onNode(allChip).assertIsSelected()
+        rule.await(row and hasText(demo, substring = true))
+        rule.waitUntil(10_000) { rule.onAllNodes(row).fetchSemanticsNodes().size > plates.size }
+        assertTrue(total > plates.size)
     }
 
     @Test
@@ -392,6 +462,35 @@ class AppFlowTest {
         rule.waitUntil(5_000) { rule.onAllNodes(conflictButton).fetchSemanticsNodes().isEmpty() }
         // The job is Ben's on the cloud, and on Anna's phone.
         assertEquals("Ben Keller", runBlocking { sc.job(job.id) }.item.assigneeName)
+    }
+
+    @Test
+    fun `Conflicts opened while the sync that makes the conflict runs shows it when the sync ends`() {
+        val app = start(loggedIn = true)
+        val sc = core!!
+        val ben = ben()
+        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first() }
+        openJob(job.label)
+        rule.click(button("Assign Job to Me"))
+        rule.await(hasContentDescription("1 action waiting for sync", substring = true))
+        runBlocking {
+            ben.claim(job.id)
+            assertEquals(1uL, ben.sync().applied)
+        }
+        rule.click(hasClickAction() and hasText("Back"))
+        // Every answer of the cloud to Anna's phone now takes 1.5 s: the sync is still running when Conflicts opens.
+        cloud.http("POST", "/_sim/faults", """{"latency_ms":1500}""")
+        rule.click(hasClickAction() and hasText("Refresh"))
+        rule.waitUntil(5_000) { app.status.value.state == SyncState.SYNCING }
+        rule.click(hasClickAction() and hasText(ENGLISH.get(Str.CONFLICTS)))
+        rule.await(hasText(ENGLISH.get(Str.NO_CONFLICTS)))
+        assertEquals(SyncState.SYNCING, app.status.value.state)
+        // The sync ends with the claim refused: the list follows the core, as the banner does.
+        rule.await(hasText("held by Ben Keller", substring = true), 20_000)
+        rule.await(hasText(ENGLISH.get(Str.CONFLICT_COUNT, 1L)))
+        assertTrue(rule.onAllNodes(hasText(ENGLISH.get(Str.NO_CONFLICTS))).fetchSemanticsNodes().isEmpty())
+        assertEquals(1, runBlocking { sc.conflicts() }.size)
+        cloud.online()
     }
 
     @Test

@@ -68,6 +68,31 @@ class IosParityTest {
         }
     }
 
+    /**
+     * Kotlin strings the Swift app has no use for, each with the reason (everything else must be shown by some
+     * Swift view, or a screen element is missing on iOS).
+     */
+    private val notOnIos = mapOf(
+        Str.REFRESH to "the job list syncs by pull to refresh (.refreshable), no button",
+        Str.BACK to "NavigationStack draws its own back button",
+        Str.BLE_DENIED to "iOS asks for Bluetooth itself (NSBluetoothAlwaysUsageDescription); a refusal is the core's BLE error message",
+        Str.COMPLETED to "completing returns to the job detail, which shows the new status",
+        Str.OK to "a refused logout shows the core's message in the job list's error line, not in a dialog",
+    )
+
+    @Test
+    fun `every Kotlin string is shown by some Swift view, apart from the listed exceptions`() {
+        val views = File(repo, "ios/SmartControlApp/Sources").listFiles { f -> f.name.endsWith(".swift") && f != swiftKeys }!!
+        val text = views.joinToString("\n") { it.readText() }
+        assertTrue("no Swift views in ${views.toList()}", views.size >= 4)
+        val unused = Str.entries.filter { key -> !Regex("""\btr\(\s*\.${camel(key.name)}\b""").containsMatchIn(text) }.toSet()
+        assertEquals(
+            "Kotlin strings no Swift view shows (a screen element missing on iOS), or exceptions no longer needed",
+            notOnIos.keys,
+            unused,
+        )
+    }
+
     /** `%1$s` becomes `%1$@` (a Swift String argument), `%1$d` becomes `%1$lld` (an Int64 or Int). */
     private fun swiftFormat(text: String) = text
         .replace(Regex("%(\\d+)\\\$s"), "%$1\\$@")
