@@ -227,10 +227,16 @@ async fn a_whole_job_through_the_binding_with_a_native_ble_transport() {
         .cloudboxx_serial
         .clone()
         .expect("the job names its CloudBoxx");
+    // The list shows fleet names, not ids: the seed's fleet of that name.
+    let fleet_id = match job.fleet_name.as_str() {
+        "Berlin Fleet" => &f.seed.berlin_fleet_id,
+        "Hamburg Fleet" => &f.seed.hamburg_fleet_id,
+        other => panic!("unexpected fleet {other}"),
+    };
     let key = f
         .cloud
         .admin()
-        .fleet_public_key(&job.fleet_id)
+        .fleet_public_key(fleet_id)
         .expect("fleet key");
     let mut unit = SimDeviceConfig::new(&serial, VerifyingKey::from_bytes(&key).expect("key"));
     let (vin, model) = f.seed.vehicles[&job.id].clone();

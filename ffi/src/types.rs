@@ -111,7 +111,10 @@ impl From<&api::JobKind> for JobKind {
     }
 }
 
-/// One row of a job list, with its effective local state.
+/// One row of a job list, with its effective local state: what the list
+/// screens show (names, not the provider, fleet and assignee ids, which
+/// no screen shows; filters take a name as well as an id). Each field is
+/// lowered and lifted per row across the FFI.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct JobItem {
     pub id: String,
@@ -124,13 +127,10 @@ pub struct JobItem {
     pub vin: Option<String>,
     pub custom_name: Option<String>,
     pub vehicle_model: Option<String>,
-    pub provider_id: String,
     pub provider_name: String,
-    pub fleet_id: String,
     pub fleet_name: String,
     /// `YYYY-MM-DD`.
     pub planned_service_date: Option<String>,
-    pub assignee_id: Option<String>,
     pub assignee_name: Option<String>,
     pub vehicle_tests_required: bool,
     /// Actions on this job waiting for sync; > 0 means "waiting for sync".
@@ -148,12 +148,9 @@ impl From<core::JobSummary> for JobItem {
             vin: s.vin,
             custom_name: s.custom_name,
             vehicle_model: s.vehicle_model,
-            provider_id: s.provider_id,
             provider_name: s.provider_name,
-            fleet_id: s.fleet_id,
             fleet_name: s.fleet_name,
             planned_service_date: s.planned_service_date,
-            assignee_id: s.assignee_id,
             assignee_name: s.assignee_name,
             vehicle_tests_required: s.vehicle_tests_required,
             pending_actions: s.pending_actions,

@@ -67,6 +67,17 @@ const SUMMARY_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name
      (SELECT COUNT(*) FROM outbox o WHERE o.job_id = jobs.id)";
 /// Columns of [`SUMMARY_COLUMNS`]: the index of the first column after them.
 const SUMMARY_COLUMN_COUNT: usize = 16;
+/// [`SUMMARY_COLUMNS`] for a page of a list, read from [`LIST_FROM`]: the
+/// queued actions counted once per job that has any (the outbox grouped,
+/// usually empty) instead of a subquery per listed row, which cost about
+/// a sixth of a 1,000-job page.
+const LIST_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name, vehicle_model, \
+     provider_id, provider_name, fleet_id, fleet_name, planned_service_date, assignee_id, \
+     assignee_name, vehicle_tests_required, COALESCE(pending.n, 0)";
+/// The jobs beside their count of queued actions, for [`LIST_COLUMNS`].
+const LIST_FROM: &str =
+    "jobs LEFT JOIN (SELECT job_id, COUNT(*) AS n FROM outbox GROUP BY job_id) \
+     AS pending ON pending.job_id = jobs.id";
 
 impl Store {
     /// Opens (creating and migrating as needed) the store at `path`.
@@ -602,7 +613,7 @@ impl Store {
         let search = term.map(|t| {
             if fts {
                 filter.push_str(
-                    " AND rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)",
+                    " AND jobs.rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)",
                 );
                 format!("\"{}\"", t.replace('"', "\"\""))
             } else {
@@ -638,7 +649,7 @@ impl Store {
         // other filters count over their index.
         let plain = search.is_none() && q.provider.is_none() && q.fleet.is_none();
         let page_sql = format!(
-            "SELECT {SUMMARY_COLUMNS}{} FROM jobs WHERE {filter}
+            "SELECT {LIST_COLUMNS}{} FROM {LIST_FROM} WHERE {filter}
              ORDER BY sort_key
              LIMIT {} OFFSET {}",
             if fts { ", COUNT(*) OVER ()" } else { "" },
