@@ -17,6 +17,7 @@ const MIGRATIONS: &[M<'static>] = &[
         "migrations/005_site_data_attestations_revocations.sql"
     )),
     M::up(include_str!("migrations/006_job_tombstones.sql")),
+    M::up(include_str!("migrations/007_lighter_action_commit.sql")),
 ];
 
 /// The migrations of the local store.
