@@ -51,6 +51,16 @@ async fn complete(w: &World, token: &str, body: Value) -> (StatusCode, Value) {
     .await
 }
 
+async fn decline(w: &World, token: &str) -> (StatusCode, Value) {
+    w.call(
+        Method::POST,
+        &format!("/api/v1/registrations/{token}/decline"),
+        None,
+        None,
+    )
+    .await
+}
+
 fn partner_details() -> Value {
     json!({
         "password": PASSWORD,
@@ -180,14 +190,7 @@ async fn a_partner_invited_by_email_completes_registration_and_signs_in() {
         (s, v["error"].as_str()),
         (StatusCode::CONFLICT, Some("invitation_used"))
     );
-    let (s, v) = w
-        .call(
-            Method::POST,
-            &format!("/api/v1/registrations/{token}/decline"),
-            None,
-            None,
-        )
-        .await;
+    let (s, v) = decline(&w, &token).await;
     assert_eq!(
         (s, v["error"].as_str()),
         (StatusCode::CONFLICT, Some("invitation_used"))
@@ -264,14 +267,7 @@ async fn an_invitation_expires_after_seven_days_on_the_simulated_clock() {
         (StatusCode::GONE, Some("invitation_expired")),
         "{v}"
     );
-    let (s, v) = w
-        .call(
-            Method::POST,
-            &format!("/api/v1/registrations/{token}/decline"),
-            None,
-            None,
-        )
-        .await;
+    let (s, v) = decline(&w, &token).await;
     assert_eq!(
         (s, v["error"].as_str()),
         (StatusCode::GONE, Some("invitation_expired"))
@@ -305,25 +301,11 @@ async fn a_declined_invitation_is_final() {
         .unwrap()
         .to_owned();
 
-    let (s, v) = w
-        .call(
-            Method::POST,
-            &format!("/api/v1/registrations/{token}/decline"),
-            None,
-            None,
-        )
-        .await;
+    let (s, v) = decline(&w, &token).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "DECLINED");
     // Declining again answers the same; completing is refused for good.
-    let (s, v) = w
-        .call(
-            Method::POST,
-            &format!("/api/v1/registrations/{token}/decline"),
-            None,
-            None,
-        )
-        .await;
+    let (s, v) = decline(&w, &token).await;
     assert_eq!(
         (s, v["status"].as_str()),
         (StatusCode::OK, Some("DECLINED"))

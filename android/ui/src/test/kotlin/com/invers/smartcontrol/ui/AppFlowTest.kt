@@ -130,6 +130,24 @@ class AppFlowTest {
         rule.await(hasText(ENGLISH.get(Str.SPECIFICATIONS)))
     }
 
+    /**
+     * Anna claims the first available job on her phone (queued, not synced); Ben claims the same job and his
+     * phone syncs first; Anna is back on the job list. Ben's facade and the job.
+     */
+    private fun claimQueuedWhileBenClaimsFirst(sc: SmartControl): Pair<SmartControl, JobItem> {
+        val ben = ben()
+        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first() }
+        openJob(job.label)
+        rule.click(button("Assign Job to Me"))
+        rule.await(hasContentDescription("1 action waiting for sync", substring = true))
+        runBlocking {
+            ben.claim(job.id)
+            assertEquals(1uL, ben.sync().applied)
+        }
+        rule.click(hasClickAction() and hasText("Back"))
+        return ben to job
+    }
+
     @Test
     fun `a whole installation from login to SUCCEEDED`() {
         // Background sync on, as in the app: the claim reaches the cloud, which grants vehicle access.
@@ -468,16 +486,7 @@ class AppFlowTest {
     fun `Conflicts opened while the sync that makes the conflict runs shows it when the sync ends`() {
         val app = start(loggedIn = true)
         val sc = core!!
-        val ben = ben()
-        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first() }
-        openJob(job.label)
-        rule.click(button("Assign Job to Me"))
-        rule.await(hasContentDescription("1 action waiting for sync", substring = true))
-        runBlocking {
-            ben.claim(job.id)
-            assertEquals(1uL, ben.sync().applied)
-        }
-        rule.click(hasClickAction() and hasText("Back"))
+        val (_, job) = claimQueuedWhileBenClaimsFirst(sc)
         // Every answer of the cloud to Anna's phone now takes 1.5 s: the sync is still running when Conflicts opens.
         cloud.http("POST", "/_sim/faults", """{"latency_ms":1500}""")
         rule.click(hasClickAction() and hasText("Refresh"))
@@ -497,17 +506,8 @@ class AppFlowTest {
     fun `a refused claim is re-submitted from the Conflicts screen once the colleague gave the job back`() {
         val app = start(loggedIn = true)
         val sc = core!!
-        val ben = ben()
-        val job = runBlocking { sc.jobs(JobQuery(view = JobView.AVAILABLE, limit = 1000u)).jobs.first() }
         // Anna claims on her phone (queued); Ben claims the same job and his phone syncs first.
-        openJob(job.label)
-        rule.click(button("Assign Job to Me"))
-        rule.await(hasContentDescription("1 action waiting for sync", substring = true))
-        runBlocking {
-            ben.claim(job.id)
-            assertEquals(1uL, ben.sync().applied)
-        }
-        rule.click(hasClickAction() and hasText("Back"))
+        val (ben, job) = claimQueuedWhileBenClaimsFirst(sc)
         rule.click(hasClickAction() and hasText("Refresh"))
         // The refresh's sync has ended (the Refresh button is enabled again) with the claim refused.
         rule.await(hasClickAction() and hasText("Refresh") and isEnabled(), 15_000)
