@@ -15,6 +15,7 @@ import com.invers.smartcontrol.ffi.SyncState
 import com.invers.smartcontrol.ffi.WorkflowOptions
 import com.invers.smartcontrol.ffi.WorkflowProgress
 import com.invers.smartcontrol.ffi.WorkflowStep
+import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
@@ -165,7 +166,8 @@ class FullJobTest {
                     kotlinx.coroutines.delay(20)
                 }
             }
-            watcher.cancel()
+            // Joined before `use` closes the core: a collector still reading it would meet a destroyed object.
+            watcher.cancelAndJoin()
             assertTrue(ListLogSink.records.any { it.message.contains("logged in") }, "core logs reach the sink")
         }
     }
@@ -212,7 +214,8 @@ class FullJobTest {
                 anna.dismissConflict(c.id)
                 assertEquals(0, anna.conflicts().size)
                 withTimeout(5_000) { while (conflictsSeen.lastOrNull() != 0uL) kotlinx.coroutines.delay(20) }
-                watcher.cancel()
+                // Joined before `use` closes the core: a collector still reading it would meet a destroyed object.
+                watcher.cancelAndJoin()
 
                 assertThrows<SmartControlException.NotFound> { runBlocking { anna.dismissConflict(c.id) } }
             }
@@ -237,7 +240,8 @@ class FullJobTest {
             withTimeout(5_000) { while (mine.last() != listOf(job.id)) kotlinx.coroutines.delay(10) }
             sc.withdraw(job.id)
             withTimeout(5_000) { while (mine.last().isNotEmpty()) kotlinx.coroutines.delay(10) }
-            watcher.cancel()
+            // Joined before `use` closes the core: a collector still reading it would meet a destroyed object.
+            watcher.cancelAndJoin()
         }
     }
 
