@@ -99,8 +99,12 @@ macro_rules! open_enum {
         }
 
         impl From<&str> for $name {
+            /// Allocates only for a value this app version does not know.
             fn from(s: &str) -> Self {
-                $name::from(s.to_owned())
+                match s {
+                    $($wire => $name::$variant,)+
+                    _ => $name::Other(s.to_owned()),
+                }
             }
         }
 

@@ -957,12 +957,15 @@ fn a_claim_or_withdraw_commits_few_pages() {
         store.queue_action(&me(), job, action).unwrap();
         most = most.max(wal_frames(&store, &db));
     }
-    // The job's row, its status index (the old entry's page and the new
-    // one's), its assignee index (one entry in or out) and the outbox row
-    // with its two indexes: 7, one more when an index page splits. Before
+    // The job's row (with its count of queued actions), its entry in the
+    // open jobs' index (it stays in place: the status follows the list
+    // order), its assignee index (one entry in or out) and the outbox row
+    // with its key's index: 5, one more when an index page splits. Before
     // version 7 of the schema it was 9 to 11 (a provider index, the
-    // AUTOINCREMENT counter, both sides of the assignee index).
-    assert!(most <= 8, "a durable action committed {most} pages");
+    // AUTOINCREMENT counter, both sides of the assignee index), before
+    // version 9 it was 7 (the status index's old and new page, the
+    // outbox's index by job).
+    assert!(most <= 6, "a durable action committed {most} pages");
 }
 
 #[test]
@@ -986,4 +989,211 @@ fn a_new_action_sorts_after_every_queued_one() {
     let jobs: Vec<&str> = queued.iter().map(|p| p.job_id.as_str()).collect();
     assert_eq!(jobs, ["1", "3"]);
     assert!(queued[0].seq < queued[1].seq);
+}
+
+/// Every job's count of queued actions (its row's) against the outbox.
+fn assert_pending_counts_match_the_outbox(store: &Store) {
+    let wrong: Vec<(String, i64, i64)> = store
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, pending_actions,
+                    (SELECT COUNT(*) FROM outbox WHERE outbox.job_id = jobs.id)
+                 FROM jobs",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+        .into_iter()
+        .filter(|(_, stored, counted)| stored != counted)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "job, stored count, outbox rows: {wrong:?}"
+    );
+}
+
+#[test]
+fn a_jobs_count_of_queued_actions_follows_every_outbox_change() {
+    let (_d, store) = store_with(&[
+        cloud_job("1", "B-SC 1", JobStatus::Assigned),
+        cloud_job("2", "B-SC 2", JobStatus::Assigned),
+        cloud_job("3", "B-SC 3", JobStatus::Assigned),
+    ]);
+    let claim1 = store.queue_action(&me(), "1", Action::Claim).unwrap();
+    store.queue_action(&me(), "1", Action::Withdraw).unwrap();
+    store.queue_action(&me(), "1", Action::Claim).unwrap();
+    let claim2 = store.queue_action(&me(), "2", Action::Claim).unwrap();
+    store.queue_action(&me(), "3", Action::Claim).unwrap();
+    assert_pending_counts_match_the_outbox(&store);
+    let pending = |id: &str| store.job(id, None).unwrap().summary.pending_actions;
+    assert_eq!((pending("1"), pending("2"), pending("3")), (3, 1, 1));
+    let listed: Vec<(String, u32)> = store
+        .jobs(Some("t-anna"), &JobQuery::view(JobView::All))
+        .unwrap()
+        .jobs
+        .into_iter()
+        .map(|j| (j.id, j.pending_actions))
+        .collect();
+    assert_eq!(
+        listed,
+        [("1".into(), 3), ("2".into(), 1), ("3".into(), 1)],
+        "lists show each job's queued actions"
+    );
+    // The cloud applies the first one: one fewer.
+    let mut applied = cloud_job("1", "B-SC 1", JobStatus::Running);
+    applied.assignee = Some(Technician {
+        id: "t-anna".into(),
+        name: "Anna".into(),
+    });
+    applied.version = 2;
+    store
+        .write(|tx| Store::action_applied(tx, &claim1.idempotency_key, &applied, &me()))
+        .unwrap();
+    assert_eq!(pending("1"), 2);
+    assert_eq!(store.job("1", None).unwrap().pending.len(), 2);
+    // A refusal moves the job's actions to conflicts.
+    store
+        .write(|tx| {
+            Store::action_rejected(
+                tx,
+                &claim2.idempotency_key,
+                &RejectReason::TakenOver,
+                "Ben took it",
+                Some(&cloud_job("2", "B-SC 2", JobStatus::Assigned)),
+                &me(),
+            )
+        })
+        .unwrap();
+    assert_eq!(pending("2"), 0);
+    assert!(store.job("2", None).unwrap().pending.is_empty());
+    // A job leaving reach takes its work along; a new cloud copy of a job
+    // keeps its count.
+    store
+        .write(|tx| Store::job_removed(tx, "3", &RejectReason::ConnectionDeleted, "gone", &me()))
+        .unwrap();
+    let mut newer = applied.clone();
+    newer.version = 3;
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &newer, &me()).map(|_| ()))
+        .unwrap();
+    assert_eq!(pending("1"), 2);
+    assert_pending_counts_match_the_outbox(&store);
+    // Logging out empties both.
+    store.write(Store::clear_account).unwrap();
+    assert_eq!(store.read(Store::pending_count).unwrap(), 0);
+}
+
+#[test]
+fn an_actions_pending_count_is_the_outbox_size_whoever_wrote_last() {
+    let (d, store) = store_with(&[
+        cloud_job("1", "B-SC 1", JobStatus::Assigned),
+        cloud_job("2", "B-SC 2", JobStatus::Assigned),
+        cloud_job("3", "B-SC 3", JobStatus::Assigned),
+    ]);
+    let counted = |s: &Store| s.read(Store::pending_count).unwrap();
+    let first = store.queue_action(&me(), "1", Action::Claim).unwrap();
+    assert_eq!(first.pending_actions, 1);
+    assert_eq!(
+        store
+            .queue_action(&me(), "1", Action::Withdraw)
+            .unwrap()
+            .pending_actions,
+        2
+    );
+    // This store's other writes (a push answer) change the outbox.
+    let mut applied = cloud_job("1", "B-SC 1", JobStatus::Running);
+    applied.version = 2;
+    store
+        .write(|tx| Store::action_applied(tx, &first.idempotency_key, &applied, &me()))
+        .unwrap();
+    let q = store.queue_action(&me(), "2", Action::Claim).unwrap();
+    assert_eq!((q.pending_actions, counted(&store)), (2, 2));
+    // Another process on the same data directory queues one.
+    let other = Store::open(&d.path().join("t.db")).unwrap();
+    assert_eq!(
+        other
+            .queue_action(&me(), "3", Action::Claim)
+            .unwrap()
+            .pending_actions,
+        3
+    );
+    let q = store.queue_action(&me(), "2", Action::Withdraw).unwrap();
+    assert_eq!((q.pending_actions, counted(&store)), (4, 4));
+    // A refused action leaves the outbox as it was.
+    assert!(store.queue_action(&me(), "2", Action::Withdraw).is_err());
+    let q = store.queue_action(&me(), "2", Action::Claim).unwrap();
+    assert_eq!((q.pending_actions, counted(&store)), (5, 5));
+}
+
+#[test]
+fn upgrading_counts_the_queued_actions_of_each_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        schema::migrations().to_version(&mut conn, 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO jobs (id, server_json, server_version, kind, provider_id,
+                provider_name, fleet_id, fleet_name, vehicle_tests_required, search_text,
+                status, sort_key)
+             VALUES ('1', '{}', 1, 'INSTALLATION', 'p', 'P', 'f', 'F', 0, '', 'RUNNING', 'a'),
+                    ('2', '{}', 1, 'INSTALLATION', 'p', 'P', 'f', 'F', 0, '', 'ASSIGNED', 'b');
+             INSERT INTO outbox (idempotency_key, job_id, technician_id, action_json,
+                base_version, performed_at)
+             VALUES ('k1', '1', 't', '{}', 1, 'now'), ('k2', '1', 't', '{}', 1, 'now');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let counts: Vec<(String, i64)> = store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT id, pending_actions FROM jobs ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .unwrap();
+    assert_eq!(counts, [("1".into(), 2), ("2".into(), 0)]);
+}
+
+#[test]
+fn the_views_read_their_indexes() {
+    let (_d, store) = store_with(&[cloud_job("1", "B-SC 1", JobStatus::Assigned)]);
+    let plan = |view: JobView| -> String {
+        let (sql, uses_me) = Store::view_filter(view);
+        let named: &[(&str, &dyn rusqlite::ToSql)] =
+            if uses_me { &[(":me", &"t-anna")] } else { &[] };
+        store
+            .read(|c| {
+                let mut stmt = c.prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE {sql} ORDER BY sort_key LIMIT 100"
+                ))?;
+                let rows = stmt
+                    .query_map(named, |r| r.get::<_, String>(3))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows.join("; "))
+            })
+            .unwrap()
+    };
+    assert!(
+        plan(JobView::Available).contains("INDEX jobs_open"),
+        "{}",
+        plan(JobView::Available)
+    );
+    for view in [JobView::Mine, JobView::Done, JobView::Colleagues] {
+        assert!(
+            plan(view).contains("INDEX jobs_by_assignee"),
+            "{view:?}: {}",
+            plan(view)
+        );
+    }
+    assert!(
+        plan(JobView::All).contains("INDEX jobs_by_sort"),
+        "{}",
+        plan(JobView::All)
+    );
 }
