@@ -62,7 +62,8 @@ pub(crate) struct Store {
     /// [`Store::write_refetchable`]). So while the version is the same and
     /// the cache is set, nothing but this store's own actions changed the
     /// outbox, and the next action's count is this one + 1, without
-    /// counting a few thousand queued actions (about 80 µs) in the commit.
+    /// counting every queued action in the commit (tens of µs at a few
+    /// thousand).
     pending_total: Mutex<Option<(i64, u64)>>,
 }
 
