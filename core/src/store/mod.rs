@@ -479,6 +479,18 @@ impl Store {
     }
 
     fn job_state(conn: &Connection, job_id: &str) -> Result<Option<(JobState, i64)>> {
+        Self::job_state_for(conn, job_id, true)
+    }
+
+    /// The job's state for the rules, with its cloud version. Without
+    /// `with_work` the cloud's JSON is not parsed and `missing_work` and
+    /// `provider_specified` are left empty: only for an action whose rule
+    /// reads neither (see [`reads_work`]).
+    fn job_state_for(
+        conn: &Connection,
+        job_id: &str,
+        with_work: bool,
+    ) -> Result<Option<(JobState, i64)>> {
         let row = conn
             .prepare_cached(
                 "SELECT status, assignee_id, assignee_name, failure_comment,
@@ -486,15 +498,21 @@ impl Store {
                  FROM jobs WHERE id = ?1",
             )?
             .query_row([job_id], |r| {
+                // Parsed from SQLite's copy of the text, not a new String.
+                let cloud = if with_work {
+                    Some(serde_json::from_str::<Job>(text_ref(r, 6)?))
+                } else {
+                    None
+                };
                 Ok((
-                    JobStatus::from(r.get::<_, String>(0)?),
+                    JobStatus::from(text_ref(r, 0)?),
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, bool>(4)?,
                     r.get::<_, i64>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
+                    cloud,
+                    serde_json::from_str::<SiteData>(text_ref(r, 7)?),
                 ))
             })
             .optional()?;
@@ -511,8 +529,14 @@ impl Store {
         else {
             return Ok(None);
         };
-        let cloud: Job = serde_json::from_str(&cloud)?;
-        let site: SiteData = serde_json::from_str(&site)?;
+        let site = site?;
+        let (missing_work, provider_specified) = match cloud.transpose()? {
+            Some(cloud) => (
+                Self::missing_work_for(conn, job_id, &cloud, &site)?,
+                provider_specified(&cloud),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         Ok(Some((
             JobState {
                 status,
@@ -520,8 +544,8 @@ impl Store {
                 assignee_name,
                 failure_comment,
                 installation_started: started,
-                missing_work: Self::missing_work_for(conn, job_id, &cloud, &site)?,
-                provider_specified: provider_specified(&cloud),
+                missing_work,
+                provider_specified,
                 site,
             },
             version,
@@ -575,8 +599,9 @@ impl Store {
         action: Action,
     ) -> Result<QueuedAction> {
         {
-            let (state, base_version) =
-                Self::job_state(tx, job_id)?.ok_or_else(|| CoreError::JobNotFound {
+            // A claim or withdraw does not parse the job's cloud JSON.
+            let (state, base_version) = Self::job_state_for(tx, job_id, reads_work(&action))?
+                .ok_or_else(|| CoreError::JobNotFound {
                     job_id: job_id.to_owned(),
                 })?;
             let next =
@@ -1168,6 +1193,22 @@ pub(crate) fn local_effective(cloud: &Job, site: &SiteData) -> Job {
     let mut j = cloud.clone();
     j.site_data = site.clone();
     j.effective()
+}
+
+/// Whether the rule of `action` ([`rules::apply`]) reads the job's missing
+/// work or the provider's specifications, which need the cloud's JSON
+/// parsed: a completion as SUCCEEDED and site data do; a claim, take-over,
+/// withdraw, start or failed completion read the status, the assignee and
+/// the installation flag only.
+fn reads_work(action: &Action) -> bool {
+    match action {
+        Action::CompleteSucceeded { .. } | Action::EnterSiteData { .. } => true,
+        Action::Claim
+        | Action::TakeOver
+        | Action::Withdraw
+        | Action::StartInstallation
+        | Action::CompleteFailed { .. } => false,
+    }
 }
 
 /// Specifications the provider set on the cloud's job.

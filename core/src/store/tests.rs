@@ -1197,3 +1197,47 @@ fn the_views_read_their_indexes() {
         plan(JobView::All)
     );
 }
+
+#[test]
+fn actions_that_skip_the_cloud_json_are_judged_as_with_it() {
+    let mut job = running_mine(cloud_job("1", "B-SC 1", JobStatus::Running));
+    job.vehicle_tests_required = true;
+    job.vin = None;
+    let (_d, store) = store_with(&[job, cloud_job("2", "B-SC 2", JobStatus::Assigned)]);
+    let actions = [
+        Action::Claim,
+        Action::TakeOver,
+        Action::Withdraw,
+        Action::StartInstallation,
+        Action::CompleteFailed {
+            comment: "no signal".into(),
+            report: JobReport::default(),
+        },
+        Action::CompleteFailed {
+            comment: " ".into(),
+            report: JobReport::default(),
+        },
+    ];
+    for id in ["1", "2"] {
+        let (full, _) = store.read(|c| Store::job_state(c, id)).unwrap().unwrap();
+        let (light, _) = store
+            .read(|c| Store::job_state_for(c, id, false))
+            .unwrap()
+            .unwrap();
+        for action in &actions {
+            assert!(!reads_work(action));
+            let judged = |state: &JobState| {
+                rules::apply(state, &me(), action).map(|n| {
+                    (
+                        n.status,
+                        n.assignee_id,
+                        n.failure_comment,
+                        n.installation_started,
+                        n.site,
+                    )
+                })
+            };
+            assert_eq!(judged(&light), judged(&full), "job {id}, {action:?}");
+        }
+    }
+}
