@@ -17,7 +17,7 @@ END;
 CREATE TRIGGER outbox_pending_out AFTER DELETE ON outbox BEGIN
     UPDATE jobs SET pending_actions = pending_actions - 1 WHERE id = OLD.job_id;
 END;
-DROP INDEX outbox_by_job;
+DROP INDEX IF EXISTS outbox_by_job;
 
 -- The open jobs (Available and running) in list order, with their status
 -- after the order: a claim or withdraw changes the status only, so the
@@ -25,11 +25,11 @@ DROP INDEX outbox_by_job;
 -- ASSIGNED part of an index on (status, sort_key) to the RUNNING part
 -- (two pages). Available reads it in order and skips the running jobs,
 -- which are few (each technician holds a handful).
-DROP INDEX jobs_by_status;
+DROP INDEX IF EXISTS jobs_by_status;
 CREATE INDEX jobs_open ON jobs (sort_key, status) WHERE status IN ('ASSIGNED', 'RUNNING');
 
 -- The views by technician, status first: Mine and Done read the
 -- technician's jobs of a status, Colleagues the running jobs of others.
-DROP INDEX jobs_by_assignee;
+DROP INDEX IF EXISTS jobs_by_assignee;
 CREATE INDEX jobs_by_assignee ON jobs (status, assignee_id, sort_key)
     WHERE assignee_id IS NOT NULL;
