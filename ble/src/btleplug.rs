@@ -289,11 +289,19 @@ impl BtleplugConnector {
 
     /// Scans until the peripheral advertising `serial` shows up.
     async fn find(&self, serial: &str) -> Result<Peripheral, TransportError> {
+        // A known peripheral (a reconnect, or one a scan already found) is
+        // used at once, without subscribing to adapter events: that is one
+        // D-Bus call less before the link is up.
+        if let Some((p, _)) = self.known().await?.remove(serial) {
+            return Ok(p);
+        }
         let mut events = self
             .adapter
             .events()
             .await
             .map_err(|e| map_error(&e, serial))?;
+        // Subscribed now: look again, so a peripheral that appeared between
+        // the first look and the subscription is not waited for.
         if let Some((p, _)) = self.known().await?.remove(serial) {
             return Ok(p);
         }
@@ -411,34 +419,43 @@ impl BtleplugConnector {
         let write = find(WRITE_CHAR_UUID, "write")?;
         let notify = find(NOTIFY_CHAR_UUID, "notify")?;
         let identity = find(IDENTITY_CHAR_UUID, "identity")?;
-        match p.read(&identity).await {
-            Ok(bytes) => match AdvertData::decode(&bytes) {
-                Ok(id) if id.serial != serial => {
-                    return Err(BtleplugError::WrongIdentity {
-                        expected: serial.to_owned(),
-                        found: id.serial,
+        // The identity read and the subscription are independent D-Bus
+        // calls: overlapping them takes one round trip less before the first
+        // write, so it more often makes the link's first connection event.
+        // A wrong unit is refused before the forwarder starts (and `open`
+        // disconnects it).
+        let check_identity = async {
+            match p.read(&identity).await {
+                Ok(bytes) => match AdvertData::decode(&bytes) {
+                    Ok(id) if id.serial != serial => {
+                        return Err(TransportError::from(BtleplugError::WrongIdentity {
+                            expected: serial.to_owned(),
+                            found: id.serial,
+                        }))
                     }
-                    .into())
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(serial, error = %e, "identity characteristic does not decode")
-                }
-            },
-            Err(e) => tracing::warn!(serial, error = %e, "identity characteristic unreadable"),
-        }
-        let mtu = platform_mtu(p.mtu(), serial);
-
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(serial, error = %e, "identity characteristic does not decode")
+                    }
+                },
+                Err(e) => tracing::warn!(serial, error = %e, "identity characteristic unreadable"),
+            }
+            Ok(())
+        };
         // Streams first, then subscribe: no early notification or disconnect is missed.
-        let events = self
-            .adapter
-            .events()
-            .await
-            .map_err(|e| map_error(&e, serial))?;
-        let notifications = p.notifications().await.map_err(|e| map_error(&e, serial))?;
-        p.subscribe(&notify)
-            .await
-            .map_err(|e| map_error(&e, serial))?;
+        let subscribe = async {
+            let (events, notifications) = tokio::join!(self.adapter.events(), p.notifications());
+            let events = events.map_err(|e| map_error(&e, serial))?;
+            let notifications = notifications.map_err(|e| map_error(&e, serial))?;
+            p.subscribe(&notify)
+                .await
+                .map_err(|e| map_error(&e, serial))?;
+            Ok::<_, TransportError>((events, notifications))
+        };
+        let (checked, subscribed) = tokio::join!(check_identity, subscribe);
+        checked?;
+        let (events, notifications) = subscribed?;
+        let mtu = platform_mtu(p.mtu(), serial);
 
         let (tx, rx) = mpsc::channel(self.config.notification_buffer.max(1));
         let (stop_tx, stop_rx) = oneshot::channel();

@@ -16,7 +16,12 @@
 //!   pairs_per_event)`, `time = (events - 1) * interval + pairs_in_last *
 //!   pair_time`;
 //! * a response cannot come before the next connection event: each
-//!   request/response exchange the protocol must wait for adds one interval.
+//!   request/response exchange the protocol must wait for adds one interval;
+//! * what the phone sends in reaction to a response goes out in the event
+//!   after the one that carried it: that event closed when neither side set
+//!   the MD (more data) bit (Core spec Vol 6 Part B §4.5.6), long before a
+//!   host could answer, so back-to-back exchanges the phone drives are two
+//!   intervals apart.
 
 use std::time::Duration;
 
@@ -181,13 +186,18 @@ impl LinkProfile {
 
     /// Minimum time of a configuration transfer: the pipelined stream of its
     /// messages plus two waits for a response (ConfigBeginAck before the chunks,
-    /// ConfigCommitted after the commit).
+    /// ConfigCommitted after the commit). It stays a lower bound although the
+    /// chunks wait for the event after ConfigBeginAck's: the stream counts
+    /// ConfigBegin as if it shared the chunks' events, and it has one of its
+    /// own.
     pub fn min_config_transfer_time(&self, config_len: usize) -> Duration {
         self.messages_time(&self.config_transfer_messages(config_len)) + self.interval * 2
     }
 
     /// Minimum time of one request/response exchange: the request's stream,
-    /// one interval for the response to start, the response's stream.
+    /// one interval for the response to start, the response's stream. The
+    /// phone's next request starts one interval after the response's event
+    /// at the earliest (see the module's notes).
     pub fn min_exchange_time(&self, request_len: usize, response_len: usize) -> Duration {
         self.messages_time(&[request_len]) + self.interval + self.messages_time(&[response_len])
     }

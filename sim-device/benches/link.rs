@@ -122,15 +122,19 @@ struct JobMessages {
 
 /// The job's minimum on the connection-event grid: every response starts at
 /// the first connection event after its request ends (not a whole interval
-/// later, as the additive sum of `min_exchange_time` assumes), streams use the
+/// later, as the additive sum of `min_exchange_time` assumes), every request
+/// at the first event after the previous response's, streams use the
 /// formula's `messages_time`. A lower bound for any schedule that answers in
 /// the next event.
 fn job_minimum_on_grid(p: &LinkProfile, m: &JobMessages) -> Duration {
     let step = p.interval.as_nanos();
     let anchor = |t: Duration| Duration::from_nanos((t.as_nanos().div_ceil(step) * step) as u64);
     let mut t = Duration::ZERO;
+    // The phone's request goes out in the first event after the previous
+    // response's (that event closed: spec §12, the MD bits), the response
+    // in the first event after the request's.
     let exchange = |t: Duration, req: usize, resp: &[usize]| {
-        anchor(t + p.messages_time(&[req])) + p.messages_time(resp)
+        anchor(anchor(t) + p.messages_time(&[req])) + p.messages_time(resp)
     };
     for (req, resp) in &m.before_config {
         t = exchange(t, *req, &[*resp]);
@@ -142,7 +146,8 @@ fn job_minimum_on_grid(p: &LinkProfile, m: &JobMessages) -> Duration {
         .map(|(b, r)| (*b, r.to_vec()))
         .unwrap_or((0, vec![]));
     t = exchange(t, begin, &[1 + 4 + 2 + RECORD_OVERHEAD]);
-    t = anchor(t + p.messages_time(&rest)) + p.messages_time(&[1 + 1 + 36 + 32 + RECORD_OVERHEAD]);
+    t = anchor(anchor(t) + p.messages_time(&rest))
+        + p.messages_time(&[1 + 1 + 36 + 32 + RECORD_OVERHEAD]);
     t = exchange(t, m.read_back.0, &m.read_back.1);
     for (req, resp) in &m.after {
         t = exchange(t, *req, &[*resp]);
@@ -237,6 +242,11 @@ fn job_minimum(p: &LinkProfile) -> BenchResult<(Duration, Duration)> {
         t += p.min_exchange_time(req, resp);
         m.after.push((req, resp));
     }
+    // Spec §12: the phone's next request waits for the event after the
+    // previous response's, one interval between consecutive exchanges
+    // (handshake ×2, device info, bind, configuration, read-back, tests).
+    let exchanges = 4 + 1 + 1 + VehicleTestId::ALL.len();
+    t += p.interval * u32::try_from(exchanges - 1)?;
     Ok((t, job_minimum_on_grid(p, &m)))
 }
 

@@ -10,13 +10,20 @@
 //!   central (phone) PDU and the peripheral (device) PDU of a pair each carry
 //!   one PDU, so both directions share the event;
 //! * a frame is delivered at the end of the pair that carried its last PDU;
-//! * the phone's host reacts within the event: what it writes after a delivery
-//!   goes out in the next pair of the same event; the device's firmware answers
-//!   in the next connection event (its frames are eligible only if they were
-//!   queued when the event began). So a request/response exchange costs one
-//!   interval, as the formula says;
-//! * the event ends when neither side has an eligible PDU or the pair limit is
-//!   reached;
+//! * each PDU carries the MD (more data) bit: set when its side has another
+//!   PDU for this event queued behind it. When neither PDU of a pair sets it,
+//!   the peripheral's packet closes the event (Core spec Vol 6 Part B §4.5.6:
+//!   with MD = 0 on both sides the central "shall not send another packet");
+//!   the event also ends at the pair limit;
+//! * the phone's host may still get a write into an open event: what it
+//!   writes after a delivery goes out in the next pair of the same event only
+//!   if the event is still open (MD set by either side). What it writes in
+//!   reaction to the pair that closed the event waits for the next event, as
+//!   on a real phone, whose host cannot answer within T_IFS;
+//! * the device's firmware answers in the next connection event (its frames
+//!   are eligible only if they were queued when the event began). So a
+//!   request/response exchange costs one interval, and the phone's next
+//!   request after a response one more, as the formula says;
 //! * faults: frames are numbered 1.. per connection in delivery order (both
 //!   directions); dropped frames use air time but are not delivered, corrupted
 //!   frames arrive with a flipped byte, and the link drops after N frames.
@@ -479,6 +486,13 @@ impl LinkTask {
                         }
                     }
                 }
+                // The MD bits of this pair's PDUs: whether either side still
+                // has a PDU for this event after them. Core spec Vol 6 Part B
+                // §4.5.6: when neither sets MD, the peripheral's packet closes
+                // the event and the central shall not send another, so what
+                // the phone's host writes in reaction to this pair (its
+                // controller sent MD = 0) waits for the next event.
+                let more_data = !self.central.is_empty() || periph_eligible > 0;
                 pairs += 1;
                 tokio::time::sleep_until(anchor + pair * pairs as u32).await;
                 if let Some(f) = done_central {
@@ -494,6 +508,9 @@ impl LinkTask {
                 settle().await;
                 if !self.drain() {
                     return;
+                }
+                if !more_data {
+                    break;
                 }
             }
             self.meter.with(|m| {
