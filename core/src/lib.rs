@@ -421,15 +421,22 @@ impl SmartControl {
     }
 
     fn act(&self, job_id: &str, action: Action) -> Result<QueuedAction, CoreError> {
-        let me = self.me()?;
-        if let Some(reason) = self
-            .inner
-            .store
-            .read(|c| Store::meta_get(c, meta::ACCOUNT_REMOVED))?
-        {
+        // The account and whether the cloud removed it, in one read.
+        let (account, removed) = self.inner.store.read(|c| {
+            Ok((
+                Store::account(c)?,
+                Store::meta_get(c, meta::ACCOUNT_REMOVED)?,
+            ))
+        })?;
+        let account = account.ok_or(CoreError::NotLoggedIn)?;
+        if let Some(reason) = removed {
             let pending = self.status()?.pending_actions;
             return Err(CoreError::AccountRemoved { reason, pending });
         }
+        let me = rules::Actor {
+            id: account.technician_id,
+            name: account.name,
+        };
         let ends_access = matches!(
             action,
             Action::Withdraw | Action::CompleteSucceeded { .. } | Action::CompleteFailed { .. }

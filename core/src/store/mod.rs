@@ -171,18 +171,22 @@ impl Store {
 
     pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
         Ok(conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
             .optional()?)
     }
 
     pub(crate) fn meta_set(conn: &Connection, key: &str, value: Option<&str>) -> Result<()> {
         match value {
-            Some(v) => conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, v],
-            )?,
-            None => conn.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+            Some(v) => conn
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![key, v])?,
+            None => conn
+                .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+                .execute([key])?,
         };
         Ok(())
     }
