@@ -46,6 +46,9 @@ pub(crate) mod meta {
 pub(crate) struct Store {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Copies the write-ahead log into the database off the writer's
+    /// commits (see [`Checkpoints`]).
+    checkpoints: Checkpoints,
     /// Totals of plain list views (no search or filter), keyed by the
     /// view's SQL and the technician, each with the `PRAGMA data_version`
     /// of the read connection it was counted at: that number changes with
@@ -90,9 +93,16 @@ impl Store {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Store {
             writer: Mutex::new(conn),
             reader: Mutex::new(reader),
+            checkpoints: Checkpoints {
+                wal: wal_path(path),
+                connection: std::sync::Arc::new(Mutex::new(checkpointer)),
+                running: Mutex::new(None),
+            },
             view_totals: Mutex::new(HashMap::new()),
         })
     }
@@ -123,10 +133,14 @@ impl Store {
     /// Runs `f` in one IMMEDIATE transaction: committed if `f` succeeds,
     /// rolled back otherwise.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = Self::lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
+        let out = {
+            let mut conn = Self::lock(&self.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            out
+        };
+        self.checkpoints.after_commit(WAL_CHECKPOINT_BYTES);
         Ok(out)
     }
 
@@ -138,22 +152,37 @@ impl Store {
     /// page again. The next durable commit (an action, `synchronous =
     /// FULL`) syncs the log with everything before it. Technicians' actions
     /// never go through here.
+    ///
+    /// Pages of one sync follow each other: the log is copied into the
+    /// database once they are all written (the next [`Store::write`], the
+    /// sync's own status at its end, starts the checkpoint), not after
+    /// every page, unless it grows past [`WAL_CHECKPOINT_BYTES_DURING_SYNC`].
     pub(crate) fn write_refetchable<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = Self::lock(&self.writer);
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let out = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })();
-        // Back to the durability every other write relies on, whatever
-        // the outcome.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        out
+        let out = {
+            let mut conn = Self::lock(&self.writer);
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let out = (|| -> Result<T> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            // Back to the durability every other write relies on, whatever
+            // the outcome.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            out?
+        };
+        self.checkpoints
+            .after_commit(WAL_CHECKPOINT_BYTES_DURING_SYNC);
+        Ok(out)
+    }
+
+    /// Waits for a background checkpoint that is running, if any.
+    pub(crate) fn settle(&self) {
+        self.checkpoints.wait();
     }
 
     // ---- meta ----------------------------------------------------------
@@ -197,6 +226,21 @@ impl Store {
     /// never replaces it: the guard is in the SQL, so it holds across
     /// processes; the local state is recomputed from the newer copy.
     pub(crate) fn upsert_cloud_job(tx: &Transaction<'_>, job: &Job, me: &Actor) -> Result<bool> {
+        Self::upsert_pulled_job(tx, job, &serde_json::to_string(job)?, true, me)
+    }
+
+    /// [`Store::upsert_cloud_job`] for a job of the changes feed: `json` is
+    /// the job as the cloud sent it (what `job` was parsed from), kept as
+    /// the cloud's copy instead of serialising `job` again; `queued` is
+    /// false when the caller knows no action is queued, so there is nothing
+    /// to replay and the outbox is not asked for each job.
+    pub(crate) fn upsert_pulled_job(
+        tx: &Transaction<'_>,
+        job: &Job,
+        json: &str,
+        queued: bool,
+        me: &Actor,
+    ) -> Result<bool> {
         let previous: Option<(i64, String, bool, i64)> = tx
             .prepare_cached(
                 "SELECT rowid, search_text, status = 'RUNNING' AND assignee_id IS ?2, server_version
@@ -235,7 +279,7 @@ impl Store {
         )?
         .execute(params![
             &job.id,
-            serde_json::to_string(job)?,
+            json,
             job.version,
             job.kind.as_str(),
             job.provider_id,
@@ -280,7 +324,7 @@ impl Store {
             None => Self::search_index_add(tx, tx.last_insert_rowid(), &search_text)?,
         }
         // Replay what is still queued on top of the cloud's state.
-        if Self::pending_count_for(tx, &job.id)? > 0 {
+        if queued && Self::pending_count_for(tx, &job.id)? > 0 {
             Self::recompute(tx, &job.id, me)?;
         }
         let ended = was_mine && !Self::is_my_running_job(tx, &job.id, me)?;
@@ -443,6 +487,13 @@ impl Store {
             .prepare_cached("SELECT server_version FROM job_tombstones WHERE job_id = ?1")?
             .query_row([job_id], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Whether the store forgot any job (see [`Store::delete_job`]).
+    pub(crate) fn has_tombstones(tx: &Transaction<'_>) -> Result<bool> {
+        Ok(tx
+            .prepare_cached("SELECT 1 FROM job_tombstones LIMIT 1")?
+            .exists([])?)
     }
 
     /// The changes feed shows the job again: it is in reach, whatever a
@@ -1183,6 +1234,101 @@ pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The log grows past this (the size SQLite's automatic checkpoint keeps
+/// it near, 1,000 pages of 4 KiB) before a commit starts a checkpoint.
+const WAL_CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// [`WAL_CHECKPOINT_BYTES`] while a sync writes its pages: an initial sync
+/// of 10,000 jobs (about 30 MB) is copied once, after its last page,
+/// instead of after every page; a larger one still stops at this.
+const WAL_CHECKPOINT_BYTES_DURING_SYNC: u64 = 64 * 1024 * 1024;
+
+/// WAL checkpoints off the writer's commits.
+///
+/// SQLite's automatic checkpoint runs inside the commit that makes the log
+/// pass 1,000 pages: a sync's commit then waited for the whole log to be
+/// copied into the database and the database synced (more than half of
+/// the commit time of a 10,000-job sync). The writer runs with
+/// `wal_autocheckpoint = 0`; after a commit, when the log file is larger
+/// than a threshold, a thread with its own connection runs a PASSIVE
+/// checkpoint, which neither blocks the writer nor readers. Nothing about
+/// durability changes: a commit is durable in the log (as its
+/// `synchronous` setting says) whether or not it has been copied yet, and
+/// a crash before or during a checkpoint leaves the log for the next open
+/// to use; the checkpoint itself syncs the log before and the database
+/// after copying. `journal_size_limit` still bounds the log file when the
+/// writer restarts it after a complete checkpoint.
+struct Checkpoints {
+    /// The `-wal` file beside the database.
+    wal: std::path::PathBuf,
+    connection: std::sync::Arc<Mutex<Connection>>,
+    /// The checkpoint started last, while it may still run.
+    running: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Checkpoints {
+    fn slot(&self) -> MutexGuard<'_, Option<std::thread::JoinHandle<()>>> {
+        // A poisoned slot holds at most a handle: still usable.
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts a checkpoint when the log is larger than `threshold` bytes
+    /// and none is running.
+    fn after_commit(&self, threshold: u64) {
+        let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
+        if size <= threshold {
+            return;
+        }
+        let mut slot = self.slot();
+        if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let connection = self.connection.clone();
+        let started = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                let conn = Store::lock(&connection);
+                let started = std::time::Instant::now();
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                }) {
+                    Ok((log, copied)) => tracing::debug!(
+                        log_frames = log,
+                        copied_frames = copied,
+                        elapsed = ?started.elapsed(),
+                        "store log checkpointed"
+                    ),
+                    // The log stays as it is; the next commit tries again.
+                    Err(e) => tracing::warn!(error = %e, "store log checkpoint failed"),
+                }
+            });
+        match started {
+            Ok(handle) => *slot = Some(handle),
+            // No thread now: the next commit over the threshold tries again.
+            Err(e) => tracing::warn!(error = %e, "cannot start the store log checkpoint"),
+        }
+    }
+
+    /// Waits for the checkpoint started last, if it still runs.
+    fn wait(&self) {
+        let running = self.slot().take();
+        if let Some(handle) = running {
+            if handle.join().is_err() {
+                tracing::warn!("the store log checkpoint panicked");
+            }
+        }
+    }
+}
+
+/// The write-ahead log of the database at `path` (`PATH-wal`).
+fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::path::PathBuf::from(wal)
+}
+
 /// Connection settings, in one place.
 fn configure(conn: &Connection) -> Result<()> {
     // WAL: readers never block the writer, and a commit is one append to the
@@ -1202,6 +1348,9 @@ fn configure(conn: &Connection) -> Result<()> {
     // Bounds the WAL file after checkpoints (4 MiB) so it does not grow
     // without limit on a phone.
     conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
+    // No checkpoint inside this connection's commits: the store runs them
+    // on their own connection after a commit ([`Checkpoints`]).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Another connection of the same data dir (a second CLI process) waits
     // instead of failing at once.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;

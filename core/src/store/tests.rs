@@ -950,6 +950,9 @@ fn a_claim_or_withdraw_commits_few_pages() {
         ("42", Action::Withdraw),
         ("7", Action::Claim),
     ] {
+        // A background checkpoint the queued work started would keep the
+        // log from being truncated.
+        store.settle();
         Store::lock(&store.writer)
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap();
@@ -986,4 +989,132 @@ fn a_new_action_sorts_after_every_queued_one() {
     let jobs: Vec<&str> = queued.iter().map(|p| p.job_id.as_str()).collect();
     assert_eq!(jobs, ["1", "3"]);
     assert!(queued[0].seq < queued[1].seq);
+}
+
+/// The files a killed process leaves in `dir` (`names`: the database, its
+/// log; not the log's shared-memory index, which the next open rebuilds),
+/// copied to a new directory as they are now.
+fn crash_image(dir: &Path, names: &[&str]) -> tempfile::TempDir {
+    let image = tempfile::tempdir().unwrap();
+    for name in names {
+        std::fs::copy(dir.join(name), image.path().join(name)).unwrap();
+    }
+    image
+}
+
+fn stored_jobs_and_cursor(db: &Path) -> (i64, Option<String>) {
+    let store = Store::open(db).unwrap();
+    store
+        .read(|c| {
+            Ok((
+                c.query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))?,
+                Store::meta_get(c, meta::CURSOR)?,
+            ))
+        })
+        .unwrap()
+}
+
+#[test]
+fn sync_pages_survive_a_crash_before_their_checkpoint_which_copies_them_later() {
+    let (d, store) = store_with(&[]);
+    let dir = d.path();
+    // Pages as a sync writes them: several MB of log in all, more than
+    // an ordinary commit lets the log grow before a checkpoint.
+    for page in 0..4 {
+        store
+            .write_refetchable(|tx| {
+                for i in 0..1_000 {
+                    let job = cloud_job(
+                        &format!("{page}-{i}"),
+                        &format!("B-SC {page}{i:04}"),
+                        JobStatus::Assigned,
+                    );
+                    let json = serde_json::to_string(&job)?;
+                    Store::upsert_pulled_job(tx, &job, &json, false, &me())?;
+                }
+                Store::meta_set(tx, meta::CURSOR, Some(&format!("c{page}")))
+            })
+            .unwrap();
+    }
+    let log = std::fs::metadata(dir.join("t.db-wal")).unwrap().len();
+    assert!(
+        log > WAL_CHECKPOINT_BYTES,
+        "the pages left {log} bytes of log"
+    );
+    assert!(
+        store.checkpoints.slot().is_none(),
+        "no checkpoint while the sync writes its pages"
+    );
+    // Killed now: every page is in the log, none in the database file yet.
+    let image = crash_image(dir, &["t.db", "t.db-wal"]);
+    assert_eq!(
+        stored_jobs_and_cursor(&image.path().join("t.db")),
+        (4_000, Some("c3".into()))
+    );
+    // The next ordinary commit (the sync's status at its end) starts the
+    // checkpoint; once it is done, the database file alone holds it all.
+    store
+        .write(|tx| Store::meta_set(tx, meta::LAST_STATE, Some("online")))
+        .unwrap();
+    assert!(store.checkpoints.slot().is_some(), "a checkpoint started");
+    store.settle();
+    let image = crash_image(dir, &["t.db"]);
+    assert_eq!(
+        stored_jobs_and_cursor(&image.path().join("t.db")),
+        (4_000, Some("c3".into()))
+    );
+    // Reads and writes go on as before.
+    let mut q = JobQuery::view(JobView::All);
+    q.search = Some("sc 30042".into());
+    let found = store.jobs(None, &q).unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.jobs[0].id, "3-42");
+    store.queue_action(&me(), "3-42", Action::Claim).unwrap();
+}
+
+#[test]
+fn a_pulled_job_is_stored_as_the_cloud_sent_it() {
+    let (_d, store) = store_with(&[]);
+    let job = cloud_job("1", "B-SC 1", JobStatus::Assigned);
+    // A field this core does not know yet stays in the cloud's copy.
+    let mut value = serde_json::to_value(&job).unwrap();
+    value["added_later"] = serde_json::json!({"x": 1});
+    let json = value.to_string();
+    store
+        .write(|tx| Store::upsert_pulled_job(tx, &job, &json, true, &me()))
+        .unwrap();
+    let stored: String = store
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT server_json FROM jobs WHERE id = '1'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .unwrap();
+    assert_eq!(stored, json);
+    assert_eq!(store.job("1", Some(&me())).unwrap().cloud, job);
+}
+
+#[test]
+fn jobs_stored_before_version_8_are_found_by_search_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let mut conn = Connection::open(&db).unwrap();
+    schema::migrations().to_version(&mut conn, 7).unwrap();
+    let tx = conn.transaction().unwrap();
+    Store::upsert_cloud_job(
+        &tx,
+        &cloud_job("1", "B-SC 1042", JobStatus::Assigned),
+        &me(),
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    drop(conn);
+    let store = Store::open(&db).unwrap();
+    let mut q = JobQuery::view(JobView::All);
+    q.search = Some("sc 104".into());
+    let found = store.jobs(None, &q).unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.jobs[0].id, "1");
 }
