@@ -38,6 +38,9 @@ pub(crate) mod meta {
     /// Why the account ended (the cloud said it was removed); the session
     /// stays so unsynced work remains visible, but nothing syncs.
     pub const ACCOUNT_REMOVED: &str = "account.removed";
+    /// Set by a migration that emptied the search index: the store fills
+    /// it from `jobs.search_text` at open.
+    pub const SEARCH_REBUILD: &str = "search.rebuild";
 }
 
 /// The local database of one data directory: one connection for writes
@@ -88,6 +91,7 @@ impl Store {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
+        rebuild_search_index_if_asked(&mut conn)?;
         let reader = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -504,17 +508,21 @@ impl Store {
         Ok(())
     }
 
-    fn search_index_add(tx: &Transaction<'_>, rowid: i64, text: &str) -> Result<()> {
-        tx.prepare_cached("INSERT INTO jobs_search (rowid, search_text) VALUES (?1, ?2)")?
-            .execute(params![rowid, text])?;
+    /// Adds the job at `rowid` with `text` (its `search_text`) to the
+    /// search index.
+    fn search_index_add(tx: &Connection, rowid: i64, text: &str) -> Result<()> {
+        tx.prepare_cached("INSERT INTO jobs_search (rowid, grams) VALUES (?1, ?2)")?
+            .execute(params![rowid, search_grams(text)])?;
         Ok(())
     }
 
+    /// Removes the job at `rowid` from the search index; `text` is the
+    /// `search_text` it was added with.
     fn search_index_remove(tx: &Transaction<'_>, rowid: i64, text: &str) -> Result<()> {
         tx.prepare_cached(
-            "INSERT INTO jobs_search (jobs_search, rowid, search_text) VALUES ('delete', ?1, ?2)",
+            "INSERT INTO jobs_search (jobs_search, rowid, grams) VALUES ('delete', ?1, ?2)",
         )?
-        .execute(params![rowid, text])?;
+        .execute(params![rowid, search_grams(text)])?;
         Ok(())
     }
 
@@ -653,20 +661,33 @@ impl Store {
             JobView::All => ("1", false),
         };
         let mut filter = String::from(view_sql);
-        // Three characters or more: the trigram index finds the substring
-        // (a quoted FTS5 string, quotes doubled). Shorter: a plain scan.
+        // Three characters or more: the search index finds the substring
+        // (see `search_grams`). Shorter, or with a control character (the
+        // index splits tokens there): a plain scan.
         let term = q
             .search
             .as_deref()
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty());
-        let fts = term.as_ref().is_some_and(|t| t.chars().count() >= 3);
+        let fts = term
+            .as_ref()
+            .is_some_and(|t| t.chars().count() >= 3 && !t.chars().any(|c| c.is_ascii_control()));
+        // A term longer than a window: the jobs with every window covering
+        // it, then the term itself checked in their text.
+        let mut long_term = None;
         let search = term.map(|t| {
             if fts {
                 filter.push_str(
                     " AND jobs.rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)",
                 );
-                format!("\"{}\"", t.replace('"', "\"\""))
+                match gram_match(&t) {
+                    GramMatch::Prefix(m) => m,
+                    GramMatch::Windows(m) => {
+                        filter.push_str(" AND instr(search_text, :term) > 0");
+                        long_term = Some(t);
+                        m
+                    }
+                }
             } else {
                 filter.push_str(" AND search_text LIKE :search ESCAPE '\\'");
                 format!("%{}%", escape_like(&t))
@@ -686,6 +707,9 @@ impl Store {
         }
         if let Some(s) = &search {
             named.push((":search", s));
+        }
+        if let Some(t) = &long_term {
+            named.push((":term", t));
         }
         if let Some(p) = &q.provider {
             named.push((":provider", p));
@@ -1222,6 +1246,88 @@ impl SummaryColumns {
             ),
         }
     }
+}
+
+/// Width of the search index's windows, in characters (see
+/// [`search_grams`]): a term up to this long is one prefix query.
+const GRAM: usize = 8;
+
+/// What the search index holds for a job's `search_text`: per field (the
+/// fields are joined by U+001F), the window of [`GRAM`] characters that
+/// starts at each character, shorter at the field's end, leaving out
+/// windows of fewer than 3 characters (no indexed search is that short).
+/// A term of 3 to [`GRAM`] characters is a substring of a field exactly
+/// when it starts one of the field's windows; a longer term's every
+/// [`GRAM`]-character piece is one of them.
+fn search_grams(search_text: &str) -> String {
+    let mut out = String::with_capacity(search_text.len() * (GRAM + 1));
+    for field in search_text.split('\u{1f}') {
+        let starts: Vec<usize> = field.char_indices().map(|(i, _)| i).collect();
+        for (n, &from) in starts.iter().enumerate() {
+            if starts.len() - n < 3 {
+                break;
+            }
+            let to = starts.get(n + GRAM).copied().unwrap_or(field.len());
+            out.push_str(&field[from..to]);
+            out.push('\u{1f}');
+        }
+    }
+    out
+}
+
+/// The full-text query of a search term (3 characters or more, no control
+/// character) over [`search_grams`].
+enum GramMatch {
+    /// Up to [`GRAM`] characters: the windows it starts.
+    Prefix(String),
+    /// Longer: every window of a cover of the term (from each multiple of
+    /// [`GRAM`], and the last [`GRAM`] characters), as exact terms; the
+    /// jobs found still have to contain the term.
+    Windows(String),
+}
+
+fn gram_match(term: &str) -> GramMatch {
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let starts: Vec<usize> = term.char_indices().map(|(i, _)| i).collect();
+    if starts.len() <= GRAM {
+        return GramMatch::Prefix(format!("{}*", quoted(term)));
+    }
+    let mut offsets: Vec<usize> = (0..=starts.len() - GRAM).step_by(GRAM).collect();
+    if offsets.last() != Some(&(starts.len() - GRAM)) {
+        offsets.push(starts.len() - GRAM);
+    }
+    let windows: Vec<String> = offsets
+        .into_iter()
+        .map(|n| {
+            let to = starts.get(n + GRAM).copied().unwrap_or(term.len());
+            quoted(&term[starts[n]..to])
+        })
+        .collect();
+    GramMatch::Windows(windows.join(" AND "))
+}
+
+/// Fills the search index from every job's `search_text` when a migration
+/// asked for it ([`meta::SEARCH_REBUILD`]), in one transaction.
+fn rebuild_search_index_if_asked(conn: &mut Connection) -> Result<()> {
+    if Store::meta_get(conn, meta::SEARCH_REBUILD)?.is_none() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if Store::meta_get(&tx, meta::SEARCH_REBUILD)?.is_none() {
+        // Another process on the same data directory rebuilt it meanwhile.
+        return Ok(());
+    }
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT rowid, search_text FROM jobs")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (rowid, text) in &rows {
+        Store::search_index_add(&tx, *rowid, text)?;
+    }
+    Store::meta_set(&tx, meta::SEARCH_REBUILD, None)?;
+    tx.commit()?;
+    tracing::info!(jobs = rows.len(), "search index rebuilt");
+    Ok(())
 }
 
 fn escape_like(s: &str) -> String {

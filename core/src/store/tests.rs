@@ -1102,19 +1102,107 @@ fn jobs_stored_before_version_8_are_found_by_search_after_it() {
     let db = dir.path().join("t.db");
     let mut conn = Connection::open(&db).unwrap();
     schema::migrations().to_version(&mut conn, 7).unwrap();
-    let tx = conn.transaction().unwrap();
-    Store::upsert_cloud_job(
-        &tx,
-        &cloud_job("1", "B-SC 1042", JobStatus::Assigned),
-        &me(),
+    // Two jobs as version 7 stored them, with its trigram index.
+    conn.execute_batch(
+        "INSERT INTO jobs (id, server_json, server_version, kind, provider_id, provider_name,
+            fleet_id, fleet_name, vehicle_tests_required, search_text, status, sort_key)
+         VALUES ('1', '{}', 1, 'INSTALLATION', 'p1', 'Shared Mobility', 'f1', 'Berlin Fleet', 0,
+            'b-sc 1042' || char(31) || 'shared mobility', 'ASSIGNED', '1'),
+            ('2', '{}', 1, 'INSTALLATION', 'p1', 'Shared Mobility', 'f1', 'Berlin Fleet', 0,
+            'b-sc 2000' || char(31) || 'shared mobility', 'ASSIGNED', '2');
+         INSERT INTO jobs_search (jobs_search) VALUES ('rebuild');",
     )
     .unwrap();
-    tx.commit().unwrap();
     drop(conn);
     let store = Store::open(&db).unwrap();
-    let mut q = JobQuery::view(JobView::All);
-    q.search = Some("sc 104".into());
-    let found = store.jobs(None, &q).unwrap();
-    assert_eq!(found.total, 1);
-    assert_eq!(found.jobs[0].id, "1");
+    let ids = |term: &str| {
+        let mut q = JobQuery::view(JobView::All);
+        q.search = Some(term.into());
+        let page = store.jobs(None, &q).unwrap();
+        page.jobs.into_iter().map(|j| j.id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids("sc 104"), ["1"]);
+    assert_eq!(ids("shared mobility"), ["1", "2"]);
+    let rebuild_mark = store
+        .read(|c| Store::meta_get(c, meta::SEARCH_REBUILD))
+        .unwrap();
+    assert_eq!(rebuild_mark, None, "the index is filled once");
+}
+
+/// Every way a term can sit in a job's text, found through the windows
+/// of the search index exactly as a substring scan finds it.
+#[test]
+fn search_finds_every_substring_as_a_scan_does() {
+    let mut a = cloud_job("a", "B-SC 1042", JobStatus::Assigned);
+    a.custom_name = Some("Lieferwagen Süd \"Nord\" 7".into());
+    a.vehicle_model = Some(VehicleModel {
+        id: "vw-id-buzz".into(),
+        name: "Volkswagen ID. Buzz Cargo".into(),
+    });
+    let mut b = cloud_job("b", "B-SC 10420", JobStatus::Assigned);
+    b.custom_name = Some("BULK-000120".into());
+    let mut c = cloud_job("c", "HH-AB 1", JobStatus::Assigned);
+    c.custom_name = Some("BULK-0001200".into());
+    let (_d, store) = store_with(&[a, b, c]);
+    let texts: Vec<(String, String)> = store
+        .read(|conn| {
+            Ok(conn
+                .prepare("SELECT id, search_text FROM jobs ORDER BY sort_key")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    let search = |term: &str| {
+        let mut q = JobQuery::view(JobView::All);
+        q.search = Some(term.into());
+        let page = store.jobs(None, &q).unwrap();
+        let ids: Vec<String> = page.jobs.into_iter().map(|j| j.id).collect();
+        assert_eq!(page.total, ids.len() as u64, "{term}: total");
+        ids
+    };
+    let terms = [
+        // 3 to 8 characters: one prefix query over the windows.
+        "sc 104",
+        "104",
+        "042",
+        "c 1",
+        "süd",
+        "\"nord\"",
+        "d\" 7",
+        "id.",
+        "buzz",
+        "-sc",
+        // Longer than a window: windows covering it, then the text.
+        "sc 10420",
+        "b-sc 10420",
+        "b-sc 1042",
+        "lieferwagen süd",
+        "en süd \"nord\" 7",
+        "volkswagen id. buzz cargo",
+        "bulk-000120",
+        "bulk-00012",
+        "ulk-0012",
+        "ulk-001200",
+        "bulk-0001200",
+        "shared mobility",
+        "wvwzzz1jz0000000a",
+        // Nowhere, or across two fields.
+        "xyz",
+        "sc 1043",
+        "buzz cargox",
+        "berlin fleetvw",
+        "1042\u{1f}wvw",
+    ];
+    for term in terms {
+        let scanned: Vec<String> = texts
+            .iter()
+            .filter(|(_, text)| text.contains(&term.to_lowercase()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(search(term), scanned, "{term}");
+        assert_eq!(search(&term.to_uppercase()), scanned, "{term}, upper case");
+    }
+    assert_eq!(search("b-sc 10420"), ["b"]);
+    assert_eq!(search("bulk-00012"), ["b", "c"]);
+    assert_eq!(search("süd \"nord"), ["a"]);
 }
