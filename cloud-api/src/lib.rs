@@ -393,12 +393,16 @@ pub struct UserInfo {
 
 /// `GET /api/v1/technician/changes?since=CURSOR&limit=N`: everything in the
 /// technician's reach that changed after `since` (absent: from the start).
+///
+/// `J` is how a client reads each job: [`Job`] itself, or a type that also
+/// keeps the job's JSON as it came (the core stores it as sent instead of
+/// serialising the parsed job again).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChangesResponse {
+pub struct ChangesResponse<J = Job> {
     /// Pass as `since` next time. Opaque to the client.
     pub cursor: String,
     /// Jobs that are new or changed, in change order.
-    pub jobs: Vec<Job>,
+    pub jobs: Vec<J>,
     /// Jobs that left the technician's reach since `since`.
     #[serde(default)]
     pub removed: Vec<RemovedJob>,

@@ -17,7 +17,8 @@
 //! `cargo bench -p smartcontrol-tests --bench growth` measures 1,000, 10,000
 //! and 100,000 jobs; `cargo test --bench growth` (scripts/test) a quick pass
 //! of 1,000 and 2,000 jobs with fewer rounds (seeding and syncing 10,000
-//! jobs unoptimised takes minutes).
+//! jobs unoptimised takes minutes). `GROWTH_SIZES=1000,10000` measures
+//! only the sizes listed.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -61,10 +62,22 @@ fn main() {
         child(&spec);
         return;
     }
-    let sizes: &[usize] = if full_run() {
-        &[1_000, 10_000, 100_000]
-    } else {
-        &[1_000, 2_000]
+    // `GROWTH_SIZES=1000,10000` measures only those sizes (the first is the
+    // baseline of the others), e.g. to compare two builds without waiting
+    // for 100,000 jobs.
+    let chosen: Option<Vec<usize>> = std::env::var("GROWTH_SIZES").ok().map(|v| {
+        v.split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("GROWTH_SIZES is a list of job counts")
+            })
+            .collect()
+    });
+    let sizes: &[usize] = match &chosen {
+        Some(sizes) => sizes,
+        None if full_run() => &[1_000, 10_000, 100_000],
+        None => &[1_000, 2_000],
     };
     let rt = Runtime::new().unwrap();
     let mut results: Vec<(usize, Measured)> = Vec::new();

@@ -38,6 +38,9 @@ pub(crate) mod meta {
     /// Why the account ended (the cloud said it was removed); the session
     /// stays so unsynced work remains visible, but nothing syncs.
     pub const ACCOUNT_REMOVED: &str = "account.removed";
+    /// Set by a migration that emptied the search index: the store fills
+    /// it from `jobs.search_text` at open.
+    pub const SEARCH_REBUILD: &str = "search.rebuild";
 }
 
 /// The local database of one data directory: one connection for writes
@@ -46,6 +49,9 @@ pub(crate) mod meta {
 pub(crate) struct Store {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Copies the write-ahead log into the database off the writer's
+    /// commits (see [`Checkpoints`]).
+    checkpoints: Checkpoints,
     /// Totals of plain list views (no search or filter), keyed by the
     /// view's SQL and the technician, each with the `PRAGMA data_version`
     /// of the read connection it was counted at: that number changes with
@@ -85,14 +91,22 @@ impl Store {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
+        rebuild_search_index_if_asked(&mut conn)?;
         let reader = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Store {
             writer: Mutex::new(conn),
             reader: Mutex::new(reader),
+            checkpoints: Checkpoints {
+                wal: wal_path(path),
+                connection: std::sync::Arc::new(Mutex::new(checkpointer)),
+                running: Mutex::new(None),
+            },
             view_totals: Mutex::new(HashMap::new()),
             pending_total: Mutex::new(None),
         })
@@ -131,12 +145,16 @@ impl Store {
     /// Runs `f` in one IMMEDIATE transaction: committed if `f` succeeds,
     /// rolled back otherwise.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = Self::lock(&self.writer);
-        // Any write may change the outbox.
-        *self.pending_total() = None;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
+        let out = {
+            let mut conn = Self::lock(&self.writer);
+            // Any write may change the outbox.
+            *self.pending_total() = None;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            out
+        };
+        self.checkpoints.after_commit(WAL_CHECKPOINT_BYTES);
         Ok(out)
     }
 
@@ -148,23 +166,38 @@ impl Store {
     /// page again. The next durable commit (an action, `synchronous =
     /// FULL`) syncs the log with everything before it. Technicians' actions
     /// never go through here.
+    ///
+    /// Pages of one sync follow each other: the log is copied into the
+    /// database once they are all written (the next [`Store::write`], the
+    /// sync's own status at its end, starts the checkpoint), not after
+    /// every page, unless it grows past [`WAL_CHECKPOINT_BYTES_DURING_SYNC`].
     pub(crate) fn write_refetchable<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = Self::lock(&self.writer);
-        *self.pending_total() = None;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let out = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })();
-        // Back to the durability every other write relies on, whatever
-        // the outcome.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        out
+        let out = {
+            let mut conn = Self::lock(&self.writer);
+            *self.pending_total() = None;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let out = (|| -> Result<T> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            // Back to the durability every other write relies on, whatever
+            // the outcome.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            out?
+        };
+        self.checkpoints
+            .after_commit(WAL_CHECKPOINT_BYTES_DURING_SYNC);
+        Ok(out)
+    }
+
+    /// Waits for a background checkpoint that is running, if any.
+    pub(crate) fn settle(&self) {
+        self.checkpoints.wait();
     }
 
     // ---- meta ----------------------------------------------------------
@@ -212,6 +245,21 @@ impl Store {
     /// never replaces it: the guard is in the SQL, so it holds across
     /// processes; the local state is recomputed from the newer copy.
     pub(crate) fn upsert_cloud_job(tx: &Transaction<'_>, job: &Job, me: &Actor) -> Result<bool> {
+        Self::upsert_pulled_job(tx, job, &serde_json::to_string(job)?, true, me)
+    }
+
+    /// [`Store::upsert_cloud_job`] for a job of the changes feed: `json` is
+    /// the job as the cloud sent it (what `job` was parsed from), kept as
+    /// the cloud's copy instead of serialising `job` again; `queued` is
+    /// false when the caller knows no action is queued, so there is nothing
+    /// to replay and the outbox is not asked for each job.
+    pub(crate) fn upsert_pulled_job(
+        tx: &Transaction<'_>,
+        job: &Job,
+        json: &str,
+        queued: bool,
+        me: &Actor,
+    ) -> Result<bool> {
         let previous: Option<(i64, String, bool, i64)> = tx
             .prepare_cached(
                 "SELECT rowid, search_text, status = 'RUNNING' AND assignee_id IS ?2, server_version
@@ -250,7 +298,7 @@ impl Store {
         )?
         .execute(params![
             &job.id,
-            serde_json::to_string(job)?,
+            json,
             job.version,
             job.kind.as_str(),
             job.provider_id,
@@ -295,7 +343,7 @@ impl Store {
             None => Self::search_index_add(tx, tx.last_insert_rowid(), &search_text)?,
         }
         // Replay what is still queued on top of the cloud's state.
-        if Self::pending_count_for(tx, &job.id)? > 0 {
+        if queued && Self::pending_count_for(tx, &job.id)? > 0 {
             Self::recompute(tx, &job.id, me)?;
         }
         let ended = was_mine && !Self::is_my_running_job(tx, &job.id, me)?;
@@ -460,6 +508,13 @@ impl Store {
             .optional()?)
     }
 
+    /// Whether the store forgot any job (see [`Store::delete_job`]).
+    pub(crate) fn has_tombstones(tx: &Transaction<'_>) -> Result<bool> {
+        Ok(tx
+            .prepare_cached("SELECT 1 FROM job_tombstones LIMIT 1")?
+            .exists([])?)
+    }
+
     /// The changes feed shows the job again: it is in reach, whatever a
     /// tombstone said.
     pub(crate) fn clear_tombstone(tx: &Transaction<'_>, job_id: &str) -> Result<()> {
@@ -468,17 +523,21 @@ impl Store {
         Ok(())
     }
 
-    fn search_index_add(tx: &Transaction<'_>, rowid: i64, text: &str) -> Result<()> {
-        tx.prepare_cached("INSERT INTO jobs_search (rowid, search_text) VALUES (?1, ?2)")?
-            .execute(params![rowid, text])?;
+    /// Adds the job at `rowid` with `text` (its `search_text`) to the
+    /// search index.
+    fn search_index_add(tx: &Connection, rowid: i64, text: &str) -> Result<()> {
+        tx.prepare_cached("INSERT INTO jobs_search (rowid, grams) VALUES (?1, ?2)")?
+            .execute(params![rowid, search_grams(text)])?;
         Ok(())
     }
 
+    /// Removes the job at `rowid` from the search index; `text` is the
+    /// `search_text` it was added with.
     fn search_index_remove(tx: &Transaction<'_>, rowid: i64, text: &str) -> Result<()> {
         tx.prepare_cached(
-            "INSERT INTO jobs_search (jobs_search, rowid, search_text) VALUES ('delete', ?1, ?2)",
+            "INSERT INTO jobs_search (jobs_search, rowid, grams) VALUES ('delete', ?1, ?2)",
         )?
-        .execute(params![rowid, text])?;
+        .execute(params![rowid, search_grams(text)])?;
         Ok(())
     }
 
@@ -565,20 +624,26 @@ impl Store {
         job_id: &str,
         action: Action,
     ) -> Result<QueuedAction> {
-        let mut conn = Self::lock(&self.writer);
-        // Taken: if anything below fails, the next action counts again.
-        let cached = self.pending_total().take();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut queued = Self::apply_and_queue(&tx, me, job_id, action)?;
-        let version: i64 = tx
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        queued.pending_actions = match cached {
-            Some((at, n)) if at == version => n + 1,
-            _ => Self::pending_count(&tx)?,
+        let queued = {
+            let mut conn = Self::lock(&self.writer);
+            // Taken: if anything below fails, the next action counts again.
+            let cached = self.pending_total().take();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut queued = Self::apply_and_queue(&tx, me, job_id, action)?;
+            let version: i64 = tx
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?;
+            queued.pending_actions = match cached {
+                Some((at, n)) if at == version => n + 1,
+                _ => Self::pending_count(&tx)?,
+            };
+            tx.commit()?;
+            *self.pending_total() = Some((version, queued.pending_actions));
+            queued
         };
-        tx.commit()?;
-        *self.pending_total() = Some((version, queued.pending_actions));
+        // The writer never checkpoints in its commits: actions alone must
+        // keep the log bounded too.
+        self.checkpoints.after_commit(WAL_CHECKPOINT_BYTES);
         Ok(queued)
     }
 
@@ -684,20 +749,33 @@ impl Store {
         let me = me.unwrap_or("");
         let (view_sql, uses_me) = Self::view_filter(q.view);
         let mut filter = String::from(view_sql);
-        // Three characters or more: the trigram index finds the substring
-        // (a quoted FTS5 string, quotes doubled). Shorter: a plain scan.
+        // Three characters or more: the search index finds the substring
+        // (see `search_grams`). Shorter, or with a control character (the
+        // index splits tokens there): a plain scan.
         let term = q
             .search
             .as_deref()
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty());
-        let fts = term.as_ref().is_some_and(|t| t.chars().count() >= 3);
+        let fts = term
+            .as_ref()
+            .is_some_and(|t| t.chars().count() >= 3 && !t.chars().any(|c| c.is_ascii_control()));
+        // A term longer than a window: the jobs with every window covering
+        // it, then the term itself checked in their text.
+        let mut long_term = None;
         let search = term.map(|t| {
             if fts {
                 filter.push_str(
                     " AND jobs.rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)",
                 );
-                format!("\"{}\"", t.replace('"', "\"\""))
+                match gram_match(&t) {
+                    GramMatch::Prefix(m) => m,
+                    GramMatch::Windows(m) => {
+                        filter.push_str(" AND instr(search_text, :term) > 0");
+                        long_term = Some(t);
+                        m
+                    }
+                }
             } else {
                 filter.push_str(" AND search_text LIKE :search ESCAPE '\\'");
                 format!("%{}%", escape_like(&t))
@@ -717,6 +795,9 @@ impl Store {
         }
         if let Some(s) = &search {
             named.push((":search", s));
+        }
+        if let Some(t) = &long_term {
+            named.push((":term", t));
         }
         if let Some(p) = &q.provider {
             named.push((":provider", p));
@@ -1290,6 +1371,88 @@ impl SummaryColumns {
     }
 }
 
+/// Width of the search index's windows, in characters (see
+/// [`search_grams`]): a term up to this long is one prefix query.
+const GRAM: usize = 8;
+
+/// What the search index holds for a job's `search_text`: per field (the
+/// fields are joined by U+001F), the window of [`GRAM`] characters that
+/// starts at each character, shorter at the field's end, leaving out
+/// windows of fewer than 3 characters (no indexed search is that short).
+/// A term of 3 to [`GRAM`] characters is a substring of a field exactly
+/// when it starts one of the field's windows; a longer term's every
+/// [`GRAM`]-character piece is one of them.
+fn search_grams(search_text: &str) -> String {
+    let mut out = String::with_capacity(search_text.len() * (GRAM + 1));
+    for field in search_text.split('\u{1f}') {
+        let starts: Vec<usize> = field.char_indices().map(|(i, _)| i).collect();
+        for (n, &from) in starts.iter().enumerate() {
+            if starts.len() - n < 3 {
+                break;
+            }
+            let to = starts.get(n + GRAM).copied().unwrap_or(field.len());
+            out.push_str(&field[from..to]);
+            out.push('\u{1f}');
+        }
+    }
+    out
+}
+
+/// The full-text query of a search term (3 characters or more, no control
+/// character) over [`search_grams`].
+enum GramMatch {
+    /// Up to [`GRAM`] characters: the windows it starts.
+    Prefix(String),
+    /// Longer: every window of a cover of the term (from each multiple of
+    /// [`GRAM`], and the last [`GRAM`] characters), as exact terms; the
+    /// jobs found still have to contain the term.
+    Windows(String),
+}
+
+fn gram_match(term: &str) -> GramMatch {
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let starts: Vec<usize> = term.char_indices().map(|(i, _)| i).collect();
+    if starts.len() <= GRAM {
+        return GramMatch::Prefix(format!("{}*", quoted(term)));
+    }
+    let mut offsets: Vec<usize> = (0..=starts.len() - GRAM).step_by(GRAM).collect();
+    if offsets.last() != Some(&(starts.len() - GRAM)) {
+        offsets.push(starts.len() - GRAM);
+    }
+    let windows: Vec<String> = offsets
+        .into_iter()
+        .map(|n| {
+            let to = starts.get(n + GRAM).copied().unwrap_or(term.len());
+            quoted(&term[starts[n]..to])
+        })
+        .collect();
+    GramMatch::Windows(windows.join(" AND "))
+}
+
+/// Fills the search index from every job's `search_text` when a migration
+/// asked for it ([`meta::SEARCH_REBUILD`]), in one transaction.
+fn rebuild_search_index_if_asked(conn: &mut Connection) -> Result<()> {
+    if Store::meta_get(conn, meta::SEARCH_REBUILD)?.is_none() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if Store::meta_get(&tx, meta::SEARCH_REBUILD)?.is_none() {
+        // Another process on the same data directory rebuilt it meanwhile.
+        return Ok(());
+    }
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT rowid, search_text FROM jobs")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (rowid, text) in &rows {
+        Store::search_index_add(&tx, *rowid, text)?;
+    }
+    Store::meta_set(&tx, meta::SEARCH_REBUILD, None)?;
+    tx.commit()?;
+    tracing::info!(jobs = rows.len(), "search index rebuilt");
+    Ok(())
+}
+
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -1298,6 +1461,101 @@ fn escape_like(s: &str) -> String {
 
 pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The log grows past this (the size SQLite's automatic checkpoint keeps
+/// it near, 1,000 pages of 4 KiB) before a commit starts a checkpoint.
+const WAL_CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// [`WAL_CHECKPOINT_BYTES`] while a sync writes its pages: an initial sync
+/// of 10,000 jobs (about 30 MB) is copied once, after its last page,
+/// instead of after every page; a larger one still stops at this.
+const WAL_CHECKPOINT_BYTES_DURING_SYNC: u64 = 64 * 1024 * 1024;
+
+/// WAL checkpoints off the writer's commits.
+///
+/// SQLite's automatic checkpoint runs inside the commit that makes the log
+/// pass 1,000 pages: a sync's commit then waited for the whole log to be
+/// copied into the database and the database synced (more than half of
+/// the commit time of a 10,000-job sync). The writer runs with
+/// `wal_autocheckpoint = 0`; after a commit, when the log file is larger
+/// than a threshold, a thread with its own connection runs a PASSIVE
+/// checkpoint, which neither blocks the writer nor readers. Nothing about
+/// durability changes: a commit is durable in the log (as its
+/// `synchronous` setting says) whether or not it has been copied yet, and
+/// a crash before or during a checkpoint leaves the log for the next open
+/// to use; the checkpoint itself syncs the log before and the database
+/// after copying. `journal_size_limit` still bounds the log file when the
+/// writer restarts it after a complete checkpoint.
+struct Checkpoints {
+    /// The `-wal` file beside the database.
+    wal: std::path::PathBuf,
+    connection: std::sync::Arc<Mutex<Connection>>,
+    /// The checkpoint started last, while it may still run.
+    running: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Checkpoints {
+    fn slot(&self) -> MutexGuard<'_, Option<std::thread::JoinHandle<()>>> {
+        // A poisoned slot holds at most a handle: still usable.
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts a checkpoint when the log is larger than `threshold` bytes
+    /// and none is running.
+    fn after_commit(&self, threshold: u64) {
+        let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
+        if size <= threshold {
+            return;
+        }
+        let mut slot = self.slot();
+        if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let connection = self.connection.clone();
+        let started = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                let conn = Store::lock(&connection);
+                let started = std::time::Instant::now();
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                }) {
+                    Ok((log, copied)) => tracing::debug!(
+                        log_frames = log,
+                        copied_frames = copied,
+                        elapsed = ?started.elapsed(),
+                        "store log checkpointed"
+                    ),
+                    // The log stays as it is; the next commit tries again.
+                    Err(e) => tracing::warn!(error = %e, "store log checkpoint failed"),
+                }
+            });
+        match started {
+            Ok(handle) => *slot = Some(handle),
+            // No thread now: the next commit over the threshold tries again.
+            Err(e) => tracing::warn!(error = %e, "cannot start the store log checkpoint"),
+        }
+    }
+
+    /// Waits for the checkpoint started last, if it still runs.
+    fn wait(&self) {
+        let running = self.slot().take();
+        if let Some(handle) = running {
+            if handle.join().is_err() {
+                tracing::warn!("the store log checkpoint panicked");
+            }
+        }
+    }
+}
+
+/// The write-ahead log of the database at `path` (`PATH-wal`).
+fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::path::PathBuf::from(wal)
 }
 
 /// Connection settings, in one place.
@@ -1319,6 +1577,9 @@ fn configure(conn: &Connection) -> Result<()> {
     // Bounds the WAL file after checkpoints (4 MiB) so it does not grow
     // without limit on a phone.
     conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
+    // No checkpoint inside this connection's commits: the store runs them
+    // on their own connection after a commit ([`Checkpoints`]).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Another connection of the same data dir (a second CLI process) waits
     // instead of failing at once.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("migrations/006_job_tombstones.sql")),
     M::up(include_str!("migrations/007_lighter_action_commit.sql")),
+    M::up(include_str!("migrations/008_search_grams.sql")),
     M::up(include_str!("migrations/009_pending_in_job_row.sql")),
 ];
 

@@ -950,6 +950,9 @@ fn a_claim_or_withdraw_commits_few_pages() {
         ("42", Action::Withdraw),
         ("7", Action::Claim),
     ] {
+        // A background checkpoint the queued work started would keep the
+        // log from being truncated.
+        store.settle();
         Store::lock(&store.writer)
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap();
@@ -1240,4 +1243,220 @@ fn actions_that_skip_the_cloud_json_are_judged_as_with_it() {
             assert_eq!(judged(&light), judged(&full), "job {id}, {action:?}");
         }
     }
+}
+
+/// The files a killed process leaves in `dir` (`names`: the database, its
+/// log; not the log's shared-memory index, which the next open rebuilds),
+/// copied to a new directory as they are now.
+fn crash_image(dir: &Path, names: &[&str]) -> tempfile::TempDir {
+    let image = tempfile::tempdir().unwrap();
+    for name in names {
+        std::fs::copy(dir.join(name), image.path().join(name)).unwrap();
+    }
+    image
+}
+
+fn stored_jobs_and_cursor(db: &Path) -> (i64, Option<String>) {
+    let store = Store::open(db).unwrap();
+    store
+        .read(|c| {
+            Ok((
+                c.query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))?,
+                Store::meta_get(c, meta::CURSOR)?,
+            ))
+        })
+        .unwrap()
+}
+
+#[test]
+fn sync_pages_survive_a_crash_before_their_checkpoint_which_copies_them_later() {
+    let (d, store) = store_with(&[]);
+    let dir = d.path();
+    // Pages as a sync writes them: several MB of log in all, more than
+    // an ordinary commit lets the log grow before a checkpoint.
+    for page in 0..4 {
+        store
+            .write_refetchable(|tx| {
+                for i in 0..1_000 {
+                    let job = cloud_job(
+                        &format!("{page}-{i}"),
+                        &format!("B-SC {page}{i:04}"),
+                        JobStatus::Assigned,
+                    );
+                    let json = serde_json::to_string(&job)?;
+                    Store::upsert_pulled_job(tx, &job, &json, false, &me())?;
+                }
+                Store::meta_set(tx, meta::CURSOR, Some(&format!("c{page}")))
+            })
+            .unwrap();
+    }
+    let log = std::fs::metadata(dir.join("t.db-wal")).unwrap().len();
+    assert!(
+        log > WAL_CHECKPOINT_BYTES,
+        "the pages left {log} bytes of log"
+    );
+    assert!(
+        store.checkpoints.slot().is_none(),
+        "no checkpoint while the sync writes its pages"
+    );
+    // Killed now: every page is in the log, none in the database file yet.
+    let image = crash_image(dir, &["t.db", "t.db-wal"]);
+    assert_eq!(
+        stored_jobs_and_cursor(&image.path().join("t.db")),
+        (4_000, Some("c3".into()))
+    );
+    // The next ordinary commit (the sync's status at its end) starts the
+    // checkpoint; once it is done, the database file alone holds it all.
+    store
+        .write(|tx| Store::meta_set(tx, meta::LAST_STATE, Some("online")))
+        .unwrap();
+    assert!(store.checkpoints.slot().is_some(), "a checkpoint started");
+    store.settle();
+    let image = crash_image(dir, &["t.db"]);
+    assert_eq!(
+        stored_jobs_and_cursor(&image.path().join("t.db")),
+        (4_000, Some("c3".into()))
+    );
+    // Reads and writes go on as before.
+    let mut q = JobQuery::view(JobView::All);
+    q.search = Some("sc 30042".into());
+    let found = store.jobs(None, &q).unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.jobs[0].id, "3-42");
+    store.queue_action(&me(), "3-42", Action::Claim).unwrap();
+}
+
+#[test]
+fn a_pulled_job_is_stored_as_the_cloud_sent_it() {
+    let (_d, store) = store_with(&[]);
+    let job = cloud_job("1", "B-SC 1", JobStatus::Assigned);
+    // A field this core does not know yet stays in the cloud's copy.
+    let mut value = serde_json::to_value(&job).unwrap();
+    value["added_later"] = serde_json::json!({"x": 1});
+    let json = value.to_string();
+    store
+        .write(|tx| Store::upsert_pulled_job(tx, &job, &json, true, &me()))
+        .unwrap();
+    let stored: String = store
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT server_json FROM jobs WHERE id = '1'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .unwrap();
+    assert_eq!(stored, json);
+    assert_eq!(store.job("1", Some(&me())).unwrap().cloud, job);
+}
+
+#[test]
+fn jobs_stored_before_version_8_are_found_by_search_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let mut conn = Connection::open(&db).unwrap();
+    schema::migrations().to_version(&mut conn, 7).unwrap();
+    // Two jobs as version 7 stored them, with its trigram index.
+    conn.execute_batch(
+        "INSERT INTO jobs (id, server_json, server_version, kind, provider_id, provider_name,
+            fleet_id, fleet_name, vehicle_tests_required, search_text, status, sort_key)
+         VALUES ('1', '{}', 1, 'INSTALLATION', 'p1', 'Shared Mobility', 'f1', 'Berlin Fleet', 0,
+            'b-sc 1042' || char(31) || 'shared mobility', 'ASSIGNED', '1'),
+            ('2', '{}', 1, 'INSTALLATION', 'p1', 'Shared Mobility', 'f1', 'Berlin Fleet', 0,
+            'b-sc 2000' || char(31) || 'shared mobility', 'ASSIGNED', '2');
+         INSERT INTO jobs_search (jobs_search) VALUES ('rebuild');",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&db).unwrap();
+    let ids = |term: &str| {
+        let mut q = JobQuery::view(JobView::All);
+        q.search = Some(term.into());
+        let page = store.jobs(None, &q).unwrap();
+        page.jobs.into_iter().map(|j| j.id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids("sc 104"), ["1"]);
+    assert_eq!(ids("shared mobility"), ["1", "2"]);
+    let rebuild_mark = store
+        .read(|c| Store::meta_get(c, meta::SEARCH_REBUILD))
+        .unwrap();
+    assert_eq!(rebuild_mark, None, "the index is filled once");
+}
+
+/// Every way a term can sit in a job's text, found through the windows
+/// of the search index exactly as a substring scan finds it.
+#[test]
+fn search_finds_every_substring_as_a_scan_does() {
+    let mut a = cloud_job("a", "B-SC 1042", JobStatus::Assigned);
+    a.custom_name = Some("Lieferwagen Süd \"Nord\" 7".into());
+    a.vehicle_model = Some(VehicleModel {
+        id: "vw-id-buzz".into(),
+        name: "Volkswagen ID. Buzz Cargo".into(),
+    });
+    let mut b = cloud_job("b", "B-SC 10420", JobStatus::Assigned);
+    b.custom_name = Some("BULK-000120".into());
+    let mut c = cloud_job("c", "HH-AB 1", JobStatus::Assigned);
+    c.custom_name = Some("BULK-0001200".into());
+    let (_d, store) = store_with(&[a, b, c]);
+    let texts: Vec<(String, String)> = store
+        .read(|conn| {
+            Ok(conn
+                .prepare("SELECT id, search_text FROM jobs ORDER BY sort_key")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    let search = |term: &str| {
+        let mut q = JobQuery::view(JobView::All);
+        q.search = Some(term.into());
+        let page = store.jobs(None, &q).unwrap();
+        let ids: Vec<String> = page.jobs.into_iter().map(|j| j.id).collect();
+        assert_eq!(page.total, ids.len() as u64, "{term}: total");
+        ids
+    };
+    let terms = [
+        // 3 to 8 characters: one prefix query over the windows.
+        "sc 104",
+        "104",
+        "042",
+        "c 1",
+        "süd",
+        "\"nord\"",
+        "d\" 7",
+        "id.",
+        "buzz",
+        "-sc",
+        // Longer than a window: windows covering it, then the text.
+        "sc 10420",
+        "b-sc 10420",
+        "b-sc 1042",
+        "lieferwagen süd",
+        "en süd \"nord\" 7",
+        "volkswagen id. buzz cargo",
+        "bulk-000120",
+        "bulk-00012",
+        "ulk-0012",
+        "ulk-001200",
+        "bulk-0001200",
+        "shared mobility",
+        "wvwzzz1jz0000000a",
+        // Nowhere, or across two fields.
+        "xyz",
+        "sc 1043",
+        "buzz cargox",
+        "berlin fleetvw",
+        "1042\u{1f}wvw",
+    ];
+    for term in terms {
+        let scanned: Vec<String> = texts
+            .iter()
+            .filter(|(_, text)| text.contains(&term.to_lowercase()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(search(term), scanned, "{term}");
+        assert_eq!(search(&term.to_uppercase()), scanned, "{term}, upper case");
+    }
+    assert_eq!(search("b-sc 10420"), ["b"]);
+    assert_eq!(search("bulk-00012"), ["b", "c"]);
+    assert_eq!(search("süd \"nord"), ["a"]);
 }

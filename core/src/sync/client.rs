@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use smartcontrol_cloud_api as api;
 
 /// Why a request failed.
@@ -110,6 +112,23 @@ impl RetryPolicy {
     }
 }
 
+/// A job of the changes feed with its JSON as the cloud sent it: the store
+/// keeps that text as the cloud's copy (`server_json`), so a sync parses
+/// each job once and never serialises it again.
+#[derive(Debug)]
+pub(crate) struct WireJob {
+    pub job: api::Job,
+    pub json: Box<RawValue>,
+}
+
+impl<'de> Deserialize<'de> for WireJob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<WireJob, D::Error> {
+        let json = Box::<RawValue>::deserialize(d)?;
+        let job = serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
+        Ok(WireJob { job, json })
+    }
+}
+
 /// What the phone holds, told to the changes feed so the cloud sends only
 /// grants and revocation lists the phone lacks.
 #[derive(Debug, Clone, Default)]
@@ -174,7 +193,7 @@ impl CloudClient {
         since: Option<&str>,
         limit: usize,
         held: &Held,
-    ) -> Result<api::ChangesResponse, ClientError> {
+    ) -> Result<api::ChangesResponse<WireJob>, ClientError> {
         let mut req = self
             .http
             .get(self.url(api::CHANGES_PATH))

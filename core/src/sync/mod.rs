@@ -13,8 +13,16 @@ use crate::events::Event;
 use crate::model::SyncReport;
 use crate::session::StoredSession;
 use crate::store::{meta, Store};
+
+/// What applying one page of the feed needs to know about the store once.
+struct PulledPage {
+    /// Some job was forgotten (and may come back with this page).
+    tombstones: bool,
+    /// Actions are queued: pulled jobs may need them replayed.
+    queued: bool,
+}
 use crate::Inner;
-use client::ClientError;
+use client::{ClientError, WireJob};
 
 /// Maps a failed request to what the technician is told.
 pub(crate) fn public_error(e: &ClientError) -> CoreError {
@@ -348,7 +356,7 @@ impl Inner {
         session: &mut StoredSession,
         cursor: Option<&str>,
         held: &client::Held,
-    ) -> Result<api::ChangesResponse, CoreError> {
+    ) -> Result<api::ChangesResponse<WireJob>, CoreError> {
         let limit = if cursor.is_none() {
             FIRST_PULL_PAGE
         } else {
@@ -430,7 +438,7 @@ impl Inner {
     /// it again.
     async fn apply_page(
         &self,
-        page: api::ChangesResponse,
+        page: api::ChangesResponse<WireJob>,
         me: crate::rules::Actor,
     ) -> Result<(Vec<(String, String)>, u64), CoreError> {
         let inner = self.store.clone();
@@ -440,11 +448,19 @@ impl Inner {
             inner.write_refetchable(|tx| {
                 let mut ended = Vec::new();
                 let mut conflicts = 0;
-                for job in &page.jobs {
+                // Asked once per page, not per job: nothing below adds a
+                // tombstone before the jobs are written or queues an action.
+                let pulled = PulledPage {
+                    tombstones: Store::has_tombstones(tx)?,
+                    queued: Store::pending_count(tx)? > 0,
+                };
+                for WireJob { job, json } in &page.jobs {
                     // The feed is ordered by its cursor: a job it shows is in
                     // reach again, even if a removal once deleted it.
-                    Store::clear_tombstone(tx, &job.id)?;
-                    if Store::upsert_cloud_job(tx, job, &me)? {
+                    if pulled.tombstones {
+                        Store::clear_tombstone(tx, &job.id)?;
+                    }
+                    if Store::upsert_pulled_job(tx, job, json.get(), pulled.queued, &me)? {
                         let why = if job.status.is_final() {
                             job.status.to_string()
                         } else {
