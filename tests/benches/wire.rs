@@ -123,9 +123,26 @@ async fn uncompressed_feed(proxy: &WireProxy, seed: &BulkSeed) -> (Vec<u8>, u64)
     (body, proxy.stats().bytes())
 }
 
+/// A job of the feed parsed with serde beside its text as sent: what a
+/// bare client needs to insert the job's JSON without serialising it again
+/// (the core keeps the wire text too, so the baseline must not pay for a
+/// second serialisation the core no longer does).
+struct BareJob {
+    job: smartcontrol_core::cloud_api::Job,
+    json: Box<serde_json::value::RawValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for BareJob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<BareJob, D::Error> {
+        let json = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let job = serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
+        Ok(BareJob { job, json })
+    }
+}
+
 /// The baseline of the core's share: parse the page with serde and insert
-/// the same rows (id, status, the job's JSON) into a bare table in one
-/// transaction, with the core's durability (WAL, synchronous = FULL).
+/// the same rows (id, status, the job's JSON as sent) into a bare table in
+/// one transaction, with the core's durability (WAL, synchronous = FULL).
 fn bare_apply(json: &[u8], dir: &std::path::Path) -> Duration {
     let path = dir.join(format!("bare-{}.db", uuid_like()));
     let mut conn = rusqlite::Connection::open(&path).unwrap();
@@ -135,15 +152,15 @@ fn bare_apply(json: &[u8], dir: &std::path::Path) -> Duration {
     )
     .unwrap();
     let start = Instant::now();
-    let page: smartcontrol_core::cloud_api::ChangesResponse = serde_json::from_slice(json).unwrap();
+    let page: smartcontrol_core::cloud_api::ChangesResponse<BareJob> =
+        serde_json::from_slice(json).unwrap();
     let tx = conn.transaction().unwrap();
     {
         let mut stmt = tx
             .prepare("INSERT INTO jobs (id, status, server_json) VALUES (?1, ?2, ?3)")
             .unwrap();
-        for job in &page.jobs {
-            let text = serde_json::to_string(job).unwrap();
-            stmt.execute(rusqlite::params![job.id, job.status.to_string(), text])
+        for BareJob { job, json } in &page.jobs {
+            stmt.execute(rusqlite::params![job.id, job.status.as_str(), json.get()])
                 .unwrap();
         }
     }
