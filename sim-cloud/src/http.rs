@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{middleware, Json, Router};
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use smartcontrol_cloud_api::{
@@ -43,6 +44,8 @@ pub(crate) struct AppState {
     pub admin: SimAdmin,
     pub faults: SharedFaults,
     pub stats: Arc<Stats>,
+    /// See [`crate::SimCloud::set_streamed_changes`].
+    pub streamed_changes: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             admin,
             faults: Arc::new(std::sync::Mutex::new(FaultState::new(faults))),
             stats: Arc::new(Stats::default()),
+            streamed_changes: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 }
@@ -468,9 +472,66 @@ async fn changes(State(s): State<AppState>, Auth(u): Auth, Query(q): Q) -> SimRe
         q.get(HELD_GRANTS_PARAM).map(String::as_str),
         q.get(HELD_REVOCATIONS_PARAM).map(String::as_str),
     )?;
-    let c = blocking(move || s.admin.changes_holding(&u, since.as_deref(), limit, &held)).await?;
-    Ok(Json(c).into_response())
+    u.require_technician()?;
+    if !s
+        .streamed_changes
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        let c =
+            blocking(move || s.admin.changes_holding(&u, since.as_deref(), limit, &held)).await?;
+        return Ok(Json(c).into_response());
+    }
+    // The page goes on the wire while it is read, as a server streaming its
+    // answer would: the rows are read and serialised at full speed in a
+    // blocking task (never waiting for a slow client, so the database is
+    // held no longer than the reading takes; at most a page waits in
+    // memory), and the compression layer compresses each piece as it comes.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SimResult<Bytes>>();
+    tokio::task::spawn_blocking(move || {
+        let mut send = |piece: Vec<u8>| {
+            // The client went away: the rest of the page is not wanted.
+            let _ = tx.send(Ok(Bytes::from(piece)));
+        };
+        if let Err(e) = s.admin.changes_json(
+            &u,
+            since.as_deref(),
+            limit,
+            &held,
+            CHANGES_PIECE_BYTES,
+            &mut send,
+        ) {
+            let _ = tx.send(Err(e));
+        }
+    });
+    // An error before the first piece (a cursor, the database) is an
+    // answer of its own; after it the status is sent, and an error cuts the
+    // answer short (the client sees a broken transfer and asks again).
+    let first = match rx.recv().await {
+        Some(Ok(piece)) => piece,
+        Some(Err(e)) => return Err(e),
+        None => {
+            return Err(SimError::internal(
+                "the changes feed stopped before answering",
+            ))
+        }
+    };
+    // (`poll_fn`, not `unfold`: the compression layer polls again after the end.)
+    let rest = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|item| item.map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))))
+    });
+    let pieces = futures_util::stream::once(std::future::ready(Ok(first))).chain(rest);
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(pieces),
+    )
+        .into_response())
 }
+
+/// Bytes of JSON per piece of a streamed changes page (about 50 jobs): small
+/// enough that the first bytes leave within a millisecond or two of the
+/// request, large enough that each piece's compression flush costs little.
+const CHANGES_PIECE_BYTES: usize = 64 * 1024;
 
 async fn vehicle_models(State(s): State<AppState>, Auth(u): Auth) -> SimResult<Response> {
     Ok(Json(s.admin.vehicle_models(&u)?).into_response())

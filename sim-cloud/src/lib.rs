@@ -142,6 +142,16 @@ impl SimCloud {
             .config()
     }
 
+    /// Whether a changes page goes on the wire while it is read (on, the
+    /// default) or only once it is whole (off). Benchmarks switch it off to
+    /// tell the cloud's time from the client's: with a whole answer, the
+    /// time the cloud takes ends before the client reads a byte.
+    pub fn set_streamed_changes(&self, on: bool) {
+        self.state
+            .streamed_changes
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Request counters since start or [`SimCloud::reset_stats`].
     pub fn stats(&self) -> RequestStats {
         self.state.stats.snapshot()

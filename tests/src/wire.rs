@@ -8,7 +8,12 @@
 //! round trip before it carries data (the TCP handshake). It also records
 //! how long the upstream (the cloud) spent answering: from the last byte of
 //! a request forwarded to the last byte of its answer received, which the
-//! benchmarks subtract from a sync's time to get the core's own share.
+//! benchmarks subtract from a sync's time to get the core's own share. That
+//! is fair only when the cloud answers whole (the client reads nothing
+//! before the cloud is done): with a streamed answer, the client's reading
+//! and parsing overlap the cloud's time and would not be counted, so the
+//! benchmarks measure the share with sim-cloud's streaming switched off
+//! (`SimCloud::set_streamed_changes`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

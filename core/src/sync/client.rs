@@ -213,7 +213,35 @@ impl CloudClient {
                 .collect();
             req = req.query(&[(api::HELD_REVOCATIONS_PARAM, lists.join(","))]);
         }
-        self.send(req).await
+        // A page of up to 10,000 jobs: parsed while it streams in, each job
+        // as its last byte arrives (`page_reader`), so that a slow link
+        // hides the parsing and only the page's last bytes are left after
+        // the transfer.
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+            return Err(http_error(status, &bytes));
+        }
+        let mut page = super::page_reader::PageReader::default();
+        // Reading the body can fail mid-way (connection reset): transport.
+        while let Some(piece) = resp
+            .chunk()
+            .await
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?
+        {
+            page.feed(&piece)
+                .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        }
+        page.finish()
+            .map_err(|e| ClientError::Malformed(e.to_string()))
     }
 
     pub(crate) async fn vehicle_models(
@@ -267,22 +295,28 @@ impl CloudClient {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| ClientError::Malformed(e.to_string()));
         }
-        let (code, message) = match serde_json::from_slice::<api::ApiError>(&bytes) {
-            Ok(e) => (e.error, e.message),
-            Err(_) => (
-                status
-                    .canonical_reason()
-                    .unwrap_or("error")
-                    .to_lowercase()
-                    .replace(' ', "_"),
-                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            ),
-        };
-        Err(ClientError::Http {
-            status: status.as_u16(),
-            code,
-            message,
-        })
+        Err(http_error(status, &bytes))
+    }
+}
+
+/// The error of an answer with an error status and body `bytes` (an
+/// `ApiError`, or whatever else came).
+fn http_error(status: reqwest::StatusCode, bytes: &[u8]) -> ClientError {
+    let (code, message) = match serde_json::from_slice::<api::ApiError>(bytes) {
+        Ok(e) => (e.error, e.message),
+        Err(_) => (
+            status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_lowercase()
+                .replace(' ', "_"),
+            String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        ),
+    };
+    ClientError::Http {
+        status: status.as_u16(),
+        code,
+        message,
     }
 }
 

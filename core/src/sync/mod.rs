@@ -3,6 +3,7 @@
 //! changes are applied in one transaction.
 
 pub(crate) mod client;
+mod page_reader;
 
 use smartcontrol_cloud_api::{
     self as api, ActionOutcome, ActionRequest, PushActionsRequest, RejectReason, RemovalReason,

@@ -593,6 +593,75 @@ impl SimAdmin {
         limit: Option<usize>,
         held: &Held,
     ) -> SimResult<ChangesResponse> {
+        let mut jobs = Vec::new();
+        let mut page = self.walk_changes(tech, since, limit, held, &mut |job| {
+            jobs.push(job);
+            Ok(())
+        })?;
+        page.jobs = jobs;
+        Ok(page)
+    }
+
+    /// [`SimAdmin::changes_holding`] as its JSON, handed to `out` in pieces
+    /// of about `piece_bytes` while the page is read, so that an answer can
+    /// go on the wire while it is still being built: `{"jobs":[` and the
+    /// jobs first, as the rows are read, then the other members of
+    /// [`ChangesResponse`] (removals, grants, cursor, `has_more`), which
+    /// depend on the whole page. The same document as the serialised
+    /// `ChangesResponse`, members in another order. An error before the
+    /// first piece is an answer of its own; after it, the answer is cut.
+    pub fn changes_json(
+        &self,
+        tech: &AuthUser,
+        since: Option<&str>,
+        limit: Option<usize>,
+        held: &Held,
+        piece_bytes: usize,
+        out: &mut dyn FnMut(Vec<u8>),
+    ) -> SimResult<()> {
+        let mut buf = Vec::with_capacity(piece_bytes + 4096);
+        buf.extend_from_slice(b"{\"jobs\":[");
+        let mut first = true;
+        let rest = self.walk_changes(tech, since, limit, held, &mut |job| {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut buf, &job)?;
+            if buf.len() >= piece_bytes {
+                out(std::mem::replace(
+                    &mut buf,
+                    Vec::with_capacity(piece_bytes + 4096),
+                ));
+            }
+            Ok(())
+        })?;
+        buf.push(b']');
+        let serde_json::Value::Object(members) = serde_json::to_value(&rest)? else {
+            return Err(SimError::internal("a changes page is not a JSON object"));
+        };
+        for (name, value) in members.iter().filter(|(name, _)| *name != "jobs") {
+            buf.push(b',');
+            serde_json::to_writer(&mut buf, name)?;
+            buf.push(b':');
+            serde_json::to_writer(&mut buf, value)?;
+        }
+        buf.push(b'}');
+        out(buf);
+        Ok(())
+    }
+
+    /// Reads one page of changes in one transaction, handing each job to
+    /// `on_job` as its row is read (in change order); returns the rest of
+    /// the page (`jobs` empty).
+    fn walk_changes(
+        &self,
+        tech: &AuthUser,
+        since: Option<&str>,
+        limit: Option<usize>,
+        held: &Held,
+        on_job: &mut dyn FnMut(Job) -> SimResult<()>,
+    ) -> SimResult<ChangesResponse> {
         let company_id = tech.require_technician()?.to_owned();
         let since: i64 = match since.map(str::trim).filter(|s| !s.is_empty()) {
             None => 0,
@@ -609,20 +678,27 @@ impl SimAdmin {
                  AND EXISTS (SELECT 1 FROM connections c WHERE c.fleet_id = j.fleet_id AND c.company_id = ?1 AND c.status = 'ACCEPTED') \
                  ORDER BY j.seq LIMIT ?4"
             ))?;
-            let mut rows: Vec<StoredJob> = stmt
-                .query_map(params![company_id, since, tech.id, (limit + 1) as i64], read_job)?
-                .collect::<Result<_, _>>()?;
-            let has_more = rows.len() > limit;
-            rows.truncate(limit);
+            // One row past the page tells whether more wait.
+            let rows = stmt.query_map(params![company_id, since, tech.id, (limit + 1) as i64], read_job)?;
+            let mut latest_seq: HashMap<String, i64> = HashMap::new();
+            let mut last_seq = None;
+            let (mut read, mut has_more) = (0, false);
+            for row in rows {
+                let r = row?;
+                if read == limit {
+                    has_more = true;
+                    break;
+                }
+                read += 1;
+                last_seq = Some(r.seq);
+                latest_seq.insert(r.job.id.clone(), r.seq);
+                on_job(r.job)?;
+            }
             let cursor = if has_more {
-                rows.last().map_or(since, |r| r.seq)
+                last_seq.unwrap_or(since)
             } else {
                 crate::db::current_seq(conn)?.max(since)
             };
-            let mut latest_seq: HashMap<&str, i64> = HashMap::new();
-            for r in &rows {
-                latest_seq.insert(r.job.id.as_str(), r.seq);
-            }
             let mut removed = Vec::new();
             let mut seen = HashSet::new();
             let mut rstmt = conn.prepare_cached(
@@ -655,7 +731,7 @@ impl SimAdmin {
                 revocation_lists: access.revocation_lists,
                 catalogue_version: Some(CATALOGUE_VERSION),
                 cursor: cursor.to_string(),
-                jobs: rows.into_iter().map(|r| r.job).collect(),
+                jobs: Vec::new(),
                 removed: removed.into_iter().map(|(_, r)| r).collect(),
                 has_more,
             })
