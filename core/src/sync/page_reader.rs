@@ -11,11 +11,13 @@
 //! (written with escapes) is left in place and parsed at the end as usual.
 //! Whatever the scan lets through that is not JSON, serde rejects.
 
+use serde::de::DeserializeOwned;
 use smartcontrol_cloud_api::{ChangesResponse, Job};
 
-/// A changes page read piece by piece; see the module doc.
-#[derive(Default)]
-pub(crate) struct PageReader {
+/// A changes page read piece by piece, its jobs read as `J` (the core
+/// reads [`super::client::WireJob`]: the job beside its text as sent); see
+/// the module doc.
+pub(crate) struct PageReader<J = Job> {
     /// Bytes received and not yet consumed (the unfinished end).
     buf: Vec<u8>,
     /// Next byte of `buf` to scan.
@@ -24,7 +26,7 @@ pub(crate) struct PageReader {
     job_start: Option<usize>,
     /// The document without the elements of `jobs`.
     rest: Vec<u8>,
-    jobs: Vec<Job>,
+    jobs: Vec<J>,
     /// Open objects and arrays.
     depth: usize,
     in_string: bool,
@@ -46,7 +48,29 @@ pub(crate) struct PageReader {
     jobs_in_array: usize,
 }
 
-impl PageReader {
+impl<J> Default for PageReader<J> {
+    fn default() -> Self {
+        PageReader {
+            buf: Vec::new(),
+            pos: 0,
+            job_start: None,
+            rest: Vec::new(),
+            jobs: Vec::new(),
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            key_start: None,
+            last_string_is_jobs: false,
+            value_of_jobs: false,
+            in_jobs: None,
+            jobs_seen: false,
+            expect_job: false,
+            jobs_in_array: 0,
+        }
+    }
+}
+
+impl<J: DeserializeOwned> PageReader<J> {
     /// Takes the next piece of the body.
     pub(crate) fn feed(&mut self, piece: &[u8]) -> Result<(), serde_json::Error> {
         self.buf.extend_from_slice(piece);
@@ -85,8 +109,8 @@ impl PageReader {
     }
 
     /// The page, once the whole body was fed.
-    pub(crate) fn finish(self) -> Result<ChangesResponse, serde_json::Error> {
-        let mut page: ChangesResponse = serde_json::from_slice(&self.rest)?;
+    pub(crate) fn finish(self) -> Result<ChangesResponse<J>, serde_json::Error> {
+        let mut page: ChangesResponse<J> = serde_json::from_slice(&self.rest)?;
         if self.jobs_seen {
             page.jobs = self.jobs;
         }
@@ -286,6 +310,94 @@ mod tests {
             String::new(),
         ] {
             assert!(read_in_pieces(body.as_bytes(), 4).is_err(), "{body}");
+        }
+    }
+
+    /// Bytes from the network, cut anywhere: the reader never panics, and
+    /// whatever a whole-body parse reads as a page, the reader reads the
+    /// same (it never refuses a page, however the body is split).
+    mod arbitrary_bodies {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn page() -> Vec<u8> {
+            serde_json::to_vec(&serde_json::json!({
+                "cursor": "42", "jobs": [job("a"), job("b")],
+                "removed": [{"job_id": "z", "reason": "TAKEN_OVER"}], "has_more": false,
+            }))
+            .unwrap()
+        }
+
+        fn read_split(body: &[u8], cuts: &[usize]) -> Result<ChangesResponse, serde_json::Error> {
+            let mut r = PageReader::default();
+            let mut at = 0;
+            for &c in cuts {
+                let end = (at + c).min(body.len());
+                r.feed(&body[at..end])?;
+                at = end;
+            }
+            r.feed(&body[at..])?;
+            r.finish()
+        }
+
+        fn check(body: &[u8], cuts: &[usize]) {
+            let read = read_split(body, cuts);
+            if let Ok(whole) = serde_json::from_slice::<ChangesResponse>(body) {
+                let read = read.unwrap_or_else(|e| panic!("refused a page: {e}"));
+                assert_eq!(
+                    serde_json::to_value(&read).unwrap(),
+                    serde_json::to_value(&whole).unwrap()
+                );
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn random_bytes(body in proptest::collection::vec(any::<u8>(), 0..400),
+                            cuts in proptest::collection::vec(0usize..64, 0..8)) {
+                check(&body, &cuts);
+            }
+
+            #[test]
+            fn a_page_with_bytes_changed_cut_or_inserted(
+                edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..4),
+                cuts in proptest::collection::vec(0usize..200, 0..8),
+            ) {
+                let mut body = page();
+                for (at, byte, kind) in edits {
+                    let at = at % (body.len() + 1);
+                    match kind {
+                        0 if at < body.len() => body[at] = byte,
+                        1 => body.insert(at, byte),
+                        _ => body.truncate(at),
+                    }
+                }
+                check(&body, &cuts);
+            }
+
+            #[test]
+            fn whitespace_anywhere_between_tokens(
+                spaces in proptest::collection::vec((any::<usize>(), prop_oneof![Just(b' '), Just(b'\n'), Just(b'\t'), Just(b'\r')]), 0..12),
+                cuts in proptest::collection::vec(0usize..100, 0..8),
+            ) {
+                // Reformatted (pretty) and then spaced at random token
+                // boundaries: still the same page.
+                let text = serde_json::to_string_pretty(
+                    &serde_json::from_slice::<serde_json::Value>(&page()).unwrap(),
+                )
+                .unwrap();
+                let mut body = text.into_bytes();
+                for (at, ws) in spaces {
+                    let at = at % (body.len() + 1);
+                    // Only where whitespace already is: between tokens.
+                    if at < body.len() && body[at].is_ascii_whitespace() {
+                        body.insert(at, ws);
+                    }
+                }
+                check(&body, &cuts);
+            }
         }
     }
 }
