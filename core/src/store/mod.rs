@@ -98,7 +98,9 @@ impl Store {
         )?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         let checkpointer = Connection::open(path)?;
-        checkpointer.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Never waits: a checkpoint that finds the log busy leaves it for
+        // the next commit's.
+        checkpointer.busy_timeout(std::time::Duration::ZERO)?;
         Ok(Store {
             writer: Mutex::new(conn),
             reader: Mutex::new(reader),
@@ -1403,30 +1405,24 @@ fn search_grams(search_text: &str) -> String {
 enum GramMatch {
     /// Up to [`GRAM`] characters: the windows it starts.
     Prefix(String),
-    /// Longer: every window of a cover of the term (from each multiple of
-    /// [`GRAM`], and the last [`GRAM`] characters), as exact terms; the
-    /// jobs found still have to contain the term.
+    /// Longer: its last [`GRAM`] characters, as one exact term; the jobs
+    /// found still have to contain the whole term (`instr`).
     Windows(String),
 }
 
+/// The index is asked for one window only: FTS5 reads the whole list of
+/// jobs of every term of an AND, so a cover of the term (its first window
+/// included) cost as much as its most common window (every bulk job
+/// shares `bulk-000`); the last window is usually the rare one (plates,
+/// VINs and ids share their beginnings, not their ends), and the `instr`
+/// check keeps the result exact whichever window is asked.
 fn gram_match(term: &str) -> GramMatch {
     let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let starts: Vec<usize> = term.char_indices().map(|(i, _)| i).collect();
     if starts.len() <= GRAM {
         return GramMatch::Prefix(format!("{}*", quoted(term)));
     }
-    let mut offsets: Vec<usize> = (0..=starts.len() - GRAM).step_by(GRAM).collect();
-    if offsets.last() != Some(&(starts.len() - GRAM)) {
-        offsets.push(starts.len() - GRAM);
-    }
-    let windows: Vec<String> = offsets
-        .into_iter()
-        .map(|n| {
-            let to = starts.get(n + GRAM).copied().unwrap_or(term.len());
-            quoted(&term[starts[n]..to])
-        })
-        .collect();
-    GramMatch::Windows(windows.join(" AND "))
+    GramMatch::Windows(quoted(&term[starts[starts.len() - GRAM]..]))
 }
 
 /// Fills the search index from every job's `search_text` when a migration
@@ -1520,15 +1516,38 @@ impl Checkpoints {
             .spawn(move || {
                 let conn = Store::lock(&connection);
                 let started = std::time::Instant::now();
-                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                }) {
-                    Ok((log, copied)) => tracing::debug!(
-                        log_frames = log,
-                        copied_frames = copied,
-                        elapsed = ?started.elapsed(),
-                        "store log checkpointed"
-                    ),
+                let checkpoint = |mode: &str| {
+                    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })
+                };
+                match checkpoint("PASSIVE") {
+                    Ok((_, log, copied)) => {
+                        tracing::debug!(
+                            log_frames = log,
+                            copied_frames = copied,
+                            elapsed = ?started.elapsed(),
+                            "store log checkpointed"
+                        );
+                        // Everything copied: the log's file is cut to
+                        // nothing if no one writes or reads from it right
+                        // now (no wait: this connection's busy timeout is
+                        // 0). A PASSIVE checkpoint never shortens the file,
+                        // and while a sync keeps writing the log never
+                        // restarts, so without this a sync of 100,000 jobs
+                        // left a log of some 350 MB beside the database.
+                        if log == copied {
+                            match checkpoint("TRUNCATE") {
+                                Ok((0, _, _)) => tracing::debug!("store log truncated"),
+                                Ok(_) => tracing::debug!("store log in use: not truncated"),
+                                Err(e) => tracing::debug!(error = %e, "store log not truncated"),
+                            }
+                        }
+                    }
                     // The log stays as it is; the next commit tries again.
                     Err(e) => tracing::warn!(error = %e, "store log checkpoint failed"),
                 }
