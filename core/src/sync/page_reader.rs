@@ -117,16 +117,25 @@ impl<J: DeserializeOwned> PageReader<J> {
         Ok(page)
     }
 
+    /// A byte inside a string: escapes followed; whether it closed the
+    /// string.
+    fn string_byte(&mut self, b: u8) -> bool {
+        if self.escaped {
+            self.escaped = false;
+        } else if b == b'\\' {
+            self.escaped = true;
+        } else if b == b'"' {
+            self.in_string = false;
+            return true;
+        }
+        false
+    }
+
     /// A byte outside the elements of `jobs`: kept for the final parse.
     fn scan_rest(&mut self, i: usize, b: u8) {
         self.rest.push(b);
         if self.in_string {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.in_string = false;
+            if self.string_byte(b) {
                 if let Some(start) = self.key_start.take() {
                     self.last_string_is_jobs = &self.buf[start..=i] == b"\"jobs\"";
                 }
@@ -165,13 +174,7 @@ impl<J: DeserializeOwned> PageReader<J> {
     /// A byte inside the `jobs` array: elements are parsed as they end.
     fn scan_jobs(&mut self, i: usize, b: u8, array_depth: usize) -> Result<(), serde_json::Error> {
         if self.in_string {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.in_string = false;
-            }
+            self.string_byte(b);
             return Ok(());
         }
         let at_array_level = self.depth == array_depth;
