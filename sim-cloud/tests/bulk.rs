@@ -5,7 +5,19 @@
 use std::time::Instant;
 
 use smartcontrol_cloud_api::{ChangesResponse, JobKind, JobStatus, TokenResponse};
-use smartcontrol_sim_cloud::{seed_bulk, seed_demo, SimCloud, SimCloudConfig};
+use smartcontrol_sim_cloud::{seed_bulk, seed_demo, BulkSeed, SimCloud, SimCloudConfig};
+
+/// The bulk technician's tokens, through the login endpoint.
+async fn login(http: &reqwest::Client, cloud: &SimCloud, bulk: &BulkSeed) -> TokenResponse {
+    http.post(format!("{}/api/v1/auth/login", cloud.base_url()))
+        .json(&serde_json::json!({"email": bulk.technician_email, "password": bulk.password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn initial_pull_of_10000_jobs_is_fast() {
@@ -22,15 +34,7 @@ async fn initial_pull_of_10000_jobs_is_fast() {
     assert_eq!(bulk.job_ids.len(), 10_000);
 
     let http = reqwest::Client::new();
-    let login: TokenResponse = http
-        .post(format!("{}/api/v1/auth/login", cloud.base_url()))
-        .json(&serde_json::json!({"email": bulk.technician_email, "password": bulk.password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = login(&http, &cloud, &bulk).await;
     let t1 = Instant::now();
     let page: ChangesResponse = http
         .get(format!("{}/api/v1/technician/changes", cloud.base_url()))
@@ -139,15 +143,7 @@ async fn streamed_pages_are_the_whole_pages() {
                 .unwrap(),
         ),
     ] {
-        let login: TokenResponse = http
-            .post(format!("{}/api/v1/auth/login", cloud.base_url()))
-            .json(&serde_json::json!({"email": bulk.technician_email, "password": bulk.password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let login = login(&http, &cloud, &bulk).await;
         let page = |since: Option<String>, streamed: bool| {
             cloud.set_streamed_changes(streamed);
             let mut url = format!("{}/api/v1/technician/changes?limit=500", cloud.base_url());
