@@ -421,28 +421,14 @@ impl SmartControl {
     }
 
     fn act(&self, job_id: &str, action: Action) -> Result<QueuedAction, CoreError> {
-        // The account and whether the cloud removed it, in one read.
-        let (account, removed) = self.inner.store.read(|c| {
-            Ok((
-                Store::account(c)?,
-                Store::meta_get(c, meta::ACCOUNT_REMOVED)?,
-            ))
-        })?;
-        let account = account.ok_or(CoreError::NotLoggedIn)?;
-        if let Some(reason) = removed {
-            let pending = self.status()?.pending_actions;
-            return Err(CoreError::AccountRemoved { reason, pending });
-        }
-        let me = rules::Actor {
-            id: account.technician_id,
-            name: account.name,
-        };
         let ends_access = matches!(
             action,
             Action::Withdraw | Action::CompleteSucceeded { .. } | Action::CompleteFailed { .. }
         );
         let name = action.name();
-        let queued = self.inner.store.queue_action(&me, job_id, action)?;
+        // The signed-in account (refused when the cloud removed it) is
+        // read in the action's transaction.
+        let queued = self.inner.store.queue_action_signed_in(job_id, action)?;
         tracing::info!(job_id, action = name, key = %queued.idempotency_key, "action queued");
         self.after_local_change(job_id, queued.pending_actions);
         if ends_access {

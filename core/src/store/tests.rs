@@ -1327,6 +1327,56 @@ fn sync_pages_survive_a_crash_before_their_checkpoint_which_copies_them_later() 
 }
 
 #[test]
+fn an_action_without_a_signed_in_account_is_refused_and_writes_nothing() {
+    let (_d, store) = store_with(&[cloud_job("1", "B-SC 1", JobStatus::Assigned)]);
+    let err = store
+        .queue_action_signed_in("1", Action::Claim)
+        .unwrap_err()
+        .into_public();
+    assert!(matches!(err, CoreError::NotLoggedIn), "{err}");
+    assert!(store.pending_all().unwrap().is_empty());
+    let page = store
+        .jobs(None, &JobQuery::view(JobView::Available))
+        .unwrap();
+    assert_eq!(page.total, 1, "the job is still available");
+}
+
+#[test]
+fn actions_alone_keep_the_log_at_its_limit_by_restarting_it() {
+    // About 20 KB of log per action: 400 actions fill the 4 MB threshold
+    // twice. The writer copies the log itself once it passes the
+    // threshold, so the next action restarts it and writes over the file
+    // from its start: the file stays at the limit (a checkpoint racing the
+    // actions in the background let it grow to 10 MB and more, each
+    // commit making it longer).
+    let (d, store) = store_with(&[cloud_job("1", "B-SC 1", JobStatus::Assigned)]);
+    let wal = d.path().join("t.db-wal");
+    let mut largest = 0;
+    for i in 0..400 {
+        let action = if i % 2 == 0 {
+            Action::Claim
+        } else {
+            Action::Withdraw
+        };
+        store.queue_action(&me(), "1", action).unwrap();
+        largest = largest.max(std::fs::metadata(&wal).unwrap().len());
+    }
+    assert!(
+        largest > WAL_CHECKPOINT_BYTES - 512 * 1024,
+        "the actions wrote only {largest} bytes of log"
+    );
+    assert!(
+        largest <= JOURNAL_SIZE_LIMIT_BYTES + 256 * 1024,
+        "the log grew to {largest} bytes"
+    );
+    assert!(
+        store.checkpoints.slot().is_none(),
+        "no checkpoint in the background"
+    );
+    assert_eq!(store.pending_all().unwrap().len(), 400);
+}
+
+#[test]
 fn a_pulled_job_is_stored_as_the_cloud_sent_it() {
     let (_d, store) = store_with(&[]);
     let job = cloud_job("1", "B-SC 1", JobStatus::Assigned);
