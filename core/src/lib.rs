@@ -120,7 +120,15 @@ pub(crate) struct Inner {
     wake: Notify,
     /// Holds the phone's key pair.
     secrets: Arc<dyn SecretStore>,
+    /// The thread adding a sync's jobs to the search index, while it may
+    /// still run ([`SmartControl::index_search_in_background`]).
+    indexer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
+
+/// Jobs added to the search index per transaction by the background
+/// indexer: about 25 ms of the writer each, so an action waits at most
+/// that long behind it.
+const SEARCH_INDEX_BATCH: usize = 1_000;
 
 impl SmartControl {
     /// Opens the data directory (creating and migrating the database).
@@ -144,7 +152,7 @@ impl SmartControl {
                 what: format!("cloud URL {:?}: {e}", config.server_url),
             }
         })?;
-        Ok(SmartControl {
+        let core = SmartControl {
             inner: Arc::new(Inner {
                 store: Arc::new(store),
                 client,
@@ -153,8 +161,57 @@ impl SmartControl {
                 sync_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
                 secrets,
+                indexer: std::sync::Mutex::new(None),
             }),
-        })
+        };
+        // A process that stopped before its sync's jobs were all indexed.
+        if !core.inner.store.search_queue_is_empty()? {
+            core.index_search_in_background();
+        }
+        Ok(core)
+    }
+
+    /// Adds the jobs a sync queued to the search index, in a thread of its
+    /// own, in batches of [`SEARCH_INDEX_BATCH`] (unless it runs already).
+    /// A search finds them meanwhile by a plain substring test. The thread
+    /// holds the core only while it writes a batch: once the last handle
+    /// is dropped it stops, and the next open goes on with what is left.
+    fn index_search_in_background(&self) {
+        let mut slot = self
+            .inner
+            .indexer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        let started = std::thread::Builder::new()
+            .name("search-index".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let mut indexed = 0;
+                while let Some(inner) = inner.upgrade() {
+                    match inner.store.index_queued_search(SEARCH_INDEX_BATCH) {
+                        Ok(0) => {
+                            inner.store.after_background_writes();
+                            break;
+                        }
+                        Ok(n) => indexed += n,
+                        Err(e) => {
+                            // Left queued: the next sync or open tries again.
+                            tracing::warn!(error = %e, "search index not updated");
+                            break;
+                        }
+                    }
+                }
+                tracing::debug!(indexed, elapsed = ?started.elapsed(), "search index updated");
+            });
+        match started {
+            Ok(handle) => *slot = Some(handle),
+            // Searches still find the queued jobs; the next sync tries again.
+            Err(e) => tracing::warn!(error = %e, "cannot start the search indexer"),
+        }
     }
 
     // ---- account -------------------------------------------------------
@@ -491,6 +548,10 @@ impl SmartControl {
         let before = self.inner.client.requests_sent();
         let mut report = SyncReport::default();
         let result = self.inner.sync_once(&mut report).await;
+        // The pages written, whole or in part: their jobs' search windows.
+        if report.jobs_received > 0 {
+            self.index_search_in_background();
+        }
         report.requests = self.inner.client.requests_sent() - before;
         let (state, error) = match &result {
             Ok(()) => (SyncState::Online, None),
@@ -531,13 +592,26 @@ impl SmartControl {
         }
     }
 
-    /// Waits until the store's background work is done: the copy of its
-    /// write-ahead log into the database that a commit starts once the log
-    /// has grown (after an initial sync, tens of MB). Nothing needs this for
-    /// correctness or durability (every commit is durable in the log, and a
-    /// checkpoint never blocks reads or writes); benchmarks call it so that
-    /// this work is measured apart from what runs after it.
+    /// Waits until the store's background work is done: the search
+    /// windows of the jobs a sync brought (added after it) and the copy of
+    /// its write-ahead log into the database that a commit starts once the
+    /// log has grown (after an initial sync, tens of MB). Nothing needs
+    /// this for correctness or durability (every commit is durable in the
+    /// log, a search finds jobs not indexed yet, and neither blocks reads
+    /// or writes for long); benchmarks and tests call it so that this work
+    /// is measured apart from what runs after it.
     pub fn settle_store(&self) {
+        let indexer = self
+            .inner
+            .indexer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(handle) = indexer {
+            if handle.join().is_err() {
+                tracing::warn!("the search indexer panicked");
+            }
+        }
         self.inner.store.settle();
     }
 

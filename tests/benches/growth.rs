@@ -1,8 +1,8 @@
 //! How the core's costs grow with the store: for stores of 1,000, 10,000
 //! and 100,000 jobs, the first page of Available Jobs, a search matching
 //! ten jobs, one durable action (claim or withdraw), the initial sync, the
-//! store log checkpoint left running after the sync (the store is measured
-//! after it), the database's size on disk and the core's resident memory.
+//! search index and store log checkpoint left running after the sync (the
+//! store is measured after them), the database's size on disk and the core's resident memory.
 //!
 //! sim-cloud runs in this process, seeded with `seed_bulk`; each store size
 //! is measured by a core in a child process (this benchmark started again
@@ -54,7 +54,7 @@ const COSTS: &[(&str, &str, &str)] = &[
     ("sync_per_job", "initial sync per job", "us"),
     (
         "settle",
-        "store log checkpoint left after the sync (background)",
+        "search index and store log checkpoint left after the sync (background)",
         "ms",
     ),
     ("db", "database size on disk", "MB"),
@@ -203,8 +203,9 @@ fn child(spec: &str) {
     let sync = start.elapsed();
     assert_eq!(report.jobs_received, n);
     let rss = status_mb("VmRSS");
-    // The store copies its log into the database in a background thread
-    // after the sync (hundreds of MB at 100,000 jobs): timed on its own,
+    // The store adds the jobs to its search index and copies its log into
+    // the database in background threads after the sync (hundreds of MB of
+    // log at 100,000 jobs): timed on its own,
     // and over before the size is read and the store is measured, as on a
     // phone left idle for a moment after its sync.
     let settling = Instant::now();

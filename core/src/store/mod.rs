@@ -82,6 +82,15 @@ type ViewTotals = HashMap<(&'static str, String), (i64, i64)>;
 const SUMMARY_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name, vehicle_model, \
      provider_id, provider_name, fleet_id, fleet_name, planned_service_date, assignee_id, \
      assignee_name, vehicle_tests_required, pending_actions";
+/// When a stored job's search windows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SearchIndexing {
+    /// In the same transaction.
+    Now,
+    /// Later, by [`Store::index_queued_search`] (a sync's pages).
+    Later,
+}
+
 /// Columns of [`SUMMARY_COLUMNS`]: the index of the first column after them.
 const SUMMARY_COLUMN_COUNT: usize = 16;
 
@@ -200,6 +209,15 @@ impl Store {
         Ok(out)
     }
 
+    /// After writes of [`Store::write_refetchable`] outside a sync (the
+    /// search indexer's): copies the log they left, as the commit of a sync's
+    /// status does after its pages.
+    pub(crate) fn after_background_writes(&self) {
+        let conn = Self::lock(&self.writer);
+        self.checkpoints
+            .after_commit(&conn, WAL_CHECKPOINT_BYTES, false);
+    }
+
     /// Waits for a background checkpoint that is running, if any.
     pub(crate) fn settle(&self) {
         self.checkpoints.wait();
@@ -250,19 +268,29 @@ impl Store {
     /// never replaces it: the guard is in the SQL, so it holds across
     /// processes; the local state is recomputed from the newer copy.
     pub(crate) fn upsert_cloud_job(tx: &Transaction<'_>, job: &Job, me: &Actor) -> Result<bool> {
-        Self::upsert_pulled_job(tx, job, &serde_json::to_string(job)?, true, me)
+        Self::upsert_pulled_job(
+            tx,
+            job,
+            &serde_json::to_string(job)?,
+            true,
+            SearchIndexing::Now,
+            me,
+        )
     }
 
     /// [`Store::upsert_cloud_job`] for a job of the changes feed: `json` is
     /// the job as the cloud sent it (what `job` was parsed from), kept as
     /// the cloud's copy instead of serialising `job` again; `queued` is
     /// false when the caller knows no action is queued, so there is nothing
-    /// to replay and the outbox is not asked for each job.
+    /// to replay and the outbox is not asked for each job; `search` says
+    /// whether the job's search windows are written now or queued for
+    /// [`Store::index_queued_search`].
     pub(crate) fn upsert_pulled_job(
         tx: &Transaction<'_>,
         job: &Job,
         json: &str,
         queued: bool,
+        search: SearchIndexing,
         me: &Actor,
     ) -> Result<bool> {
         let previous: Option<(i64, String, bool, i64)> = tx
@@ -340,12 +368,12 @@ impl Store {
             return Ok(ended);
         }
         match previous {
-            Some((_, old, _, _)) if old == search_text => {}
             Some((rowid, old, _, _)) => {
-                Self::search_index_remove(tx, rowid, &old)?;
-                Self::search_index_add(tx, rowid, &search_text)?;
+                Self::search_index_update(tx, rowid, Some(&old), &search_text, search)?
             }
-            None => Self::search_index_add(tx, tx.last_insert_rowid(), &search_text)?,
+            None => {
+                Self::search_index_update(tx, tx.last_insert_rowid(), None, &search_text, search)?
+            }
         }
         // Replay what is still queued on top of the cloud's state.
         if queued && Self::pending_count_for(tx, &job.id)? > 0 {
@@ -466,10 +494,13 @@ impl Store {
                 cols.search_text,
                 cols.sort_key
             ])?;
-            if stored.2 != cols.search_text {
-                Self::search_index_remove(tx, stored.0, &stored.2)?;
-                Self::search_index_add(tx, stored.0, &cols.search_text)?;
-            }
+            Self::search_index_update(
+                tx,
+                stored.0,
+                Some(&stored.2),
+                &cols.search_text,
+                SearchIndexing::Now,
+            )?;
         }
         Ok(())
     }
@@ -485,7 +516,12 @@ impl Store {
             )
             .optional()?;
         if let Some((rowid, text)) = row {
-            Self::search_index_remove(tx, rowid, &text)?;
+            if Self::search_queued(tx, rowid)? {
+                tx.prepare_cached("DELETE FROM search_queue WHERE job = ?1")?
+                    .execute([rowid])?;
+            } else {
+                Self::search_index_remove(tx, rowid, &text)?;
+            }
         }
         tx.execute(
             "INSERT INTO job_tombstones (job_id, server_version, deleted_at)
@@ -534,6 +570,80 @@ impl Store {
         tx.prepare_cached("INSERT INTO jobs_search (rowid, grams) VALUES (?1, ?2)")?
             .execute(params![rowid, search_grams(text)])?;
         Ok(())
+    }
+
+    /// The job at `rowid` now has `new` as its `search_text`, and had
+    /// `old` (None: a new row). Its windows are replaced in the index now,
+    /// or, [`SearchIndexing::Later`], the job is queued for
+    /// [`Store::index_queued_search`]. A queued job stays queued: it is
+    /// indexed with the text it has then.
+    fn search_index_update(
+        tx: &Transaction<'_>,
+        rowid: i64,
+        old: Option<&str>,
+        new: &str,
+        search: SearchIndexing,
+    ) -> Result<()> {
+        if old == Some(new) || (old.is_some() && Self::search_queued(tx, rowid)?) {
+            return Ok(());
+        }
+        if let Some(old) = old {
+            Self::search_index_remove(tx, rowid, old)?;
+        }
+        match search {
+            SearchIndexing::Now => Self::search_index_add(tx, rowid, new),
+            SearchIndexing::Later => {
+                tx.prepare_cached("INSERT OR IGNORE INTO search_queue (job) VALUES (?1)")?
+                    .execute([rowid])?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the job at `rowid` waits for its search windows.
+    fn search_queued(tx: &Connection, rowid: i64) -> Result<bool> {
+        Ok(tx
+            .prepare_cached("SELECT 1 FROM search_queue WHERE job = ?1")?
+            .exists([rowid])?)
+    }
+
+    /// Whether any job waits for its search windows.
+    pub(crate) fn search_queue_is_empty(&self) -> Result<bool> {
+        self.read(|c| {
+            Ok(!c
+                .prepare_cached("SELECT 1 FROM search_queue LIMIT 1")?
+                .exists([])?)
+        })
+    }
+
+    /// Adds the windows of up to `batch` queued jobs to the search index,
+    /// in one transaction with their removal from the queue; returns how
+    /// many it took off the queue (0: none was left). Committed as a
+    /// sync's page is (not waiting for the disk): after a power loss the
+    /// batch is queued again, as it was.
+    pub(crate) fn index_queued_search(&self, batch: usize) -> Result<usize> {
+        let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+        self.write_refetchable(|tx| {
+            let rows: Vec<(i64, Option<String>)> = tx
+                .prepare_cached(
+                    "SELECT q.job, j.search_text FROM search_queue q
+                     LEFT JOIN jobs j ON j.rowid = q.job ORDER BY q.job LIMIT ?1",
+                )?
+                .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(&(last, _)) = rows.last() else {
+                return Ok(0);
+            };
+            for (rowid, text) in &rows {
+                // A row gone meanwhile has nothing to index.
+                if let Some(text) = text {
+                    Self::search_index_add(tx, *rowid, text)?;
+                }
+            }
+            tx.prepare_cached("DELETE FROM search_queue WHERE job <= ?1")?
+                .execute([last])?;
+            Ok(rows.len())
+        })
     }
 
     /// Removes the job at `rowid` from the search index; `text` is the
@@ -804,17 +914,22 @@ impl Store {
         let mut long_term = None;
         let search = term.map(|t| {
             if fts {
+                // The index, and the jobs still queued for it (see
+                // `index_queued_search`) tested as plain substrings.
                 filter.push_str(
-                    " AND jobs.rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)",
+                    " AND jobs.rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search
+                        UNION ALL SELECT q.job FROM search_queue q JOIN jobs j ON j.rowid = q.job
+                        WHERE instr(j.search_text, :term) > 0)",
                 );
-                match gram_match(&t) {
+                let m = match gram_match(&t) {
                     GramMatch::Prefix(m) => m,
                     GramMatch::Windows(m) => {
                         filter.push_str(" AND instr(search_text, :term) > 0");
-                        long_term = Some(t);
                         m
                     }
-                }
+                };
+                long_term = Some(t);
+                m
             } else {
                 filter.push_str(" AND search_text LIKE :search ESCAPE '\\'");
                 format!("%{}%", escape_like(&t))
@@ -1248,7 +1363,7 @@ impl Store {
         tx.execute_batch(
             "DELETE FROM outbox; DELETE FROM jobs; DELETE FROM vehicle_tests; DELETE FROM grants;
              DELETE FROM workflow_reports; DELETE FROM job_tombstones;
-             INSERT INTO jobs_search (jobs_search) VALUES ('delete-all');
+             INSERT INTO jobs_search (jobs_search) VALUES ('delete-all'); DELETE FROM search_queue;
              DELETE FROM conflicts; DELETE FROM meta;",
         )?;
         Ok(())
@@ -1480,6 +1595,8 @@ fn rebuild_search_index_if_asked(conn: &mut Connection) -> Result<()> {
     for (rowid, text) in &rows {
         Store::search_index_add(&tx, *rowid, text)?;
     }
+    // Every job is in the index now, queued ones included.
+    tx.execute("DELETE FROM search_queue", [])?;
     Store::meta_set(&tx, meta::SEARCH_REBUILD, None)?;
     tx.commit()?;
     tracing::info!(jobs = rows.len(), "search index rebuilt");

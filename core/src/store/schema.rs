@@ -20,6 +20,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/007_lighter_action_commit.sql")),
     M::up(include_str!("migrations/008_search_grams.sql")),
     M::up(include_str!("migrations/009_pending_in_job_row.sql")),
+    M::up(include_str!("migrations/010_search_after_sync.sql")),
 ];
 
 /// The migrations of the local store.

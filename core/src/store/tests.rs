@@ -1284,7 +1284,7 @@ fn sync_pages_survive_a_crash_before_their_checkpoint_which_copies_them_later() 
                         JobStatus::Assigned,
                     );
                     let json = serde_json::to_string(&job)?;
-                    Store::upsert_pulled_job(tx, &job, &json, false, &me())?;
+                    Store::upsert_pulled_job(tx, &job, &json, false, SearchIndexing::Later, &me())?;
                 }
                 Store::meta_set(tx, meta::CURSOR, Some(&format!("c{page}")))
             })
@@ -1385,7 +1385,7 @@ fn a_pulled_job_is_stored_as_the_cloud_sent_it() {
     value["added_later"] = serde_json::json!({"x": 1});
     let json = value.to_string();
     store
-        .write(|tx| Store::upsert_pulled_job(tx, &job, &json, true, &me()))
+        .write(|tx| Store::upsert_pulled_job(tx, &job, &json, true, SearchIndexing::Now, &me()))
         .unwrap();
     let stored: String = store
         .read(|c| {
@@ -1437,6 +1437,85 @@ fn jobs_stored_before_version_8_are_found_by_search_after_it() {
 /// of the search index exactly as a substring scan finds it.
 #[test]
 fn search_finds_every_substring_as_a_scan_does() {
+    let (_d, store) = store_with(&search_jobs());
+    assert_search_is_a_scan(&store);
+    let search = |term: &str| {
+        let mut q = JobQuery::view(JobView::All);
+        q.search = Some(term.into());
+        let ids: Vec<String> = store
+            .jobs(None, &q)
+            .unwrap()
+            .jobs
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
+        ids
+    };
+    assert_eq!(search("b-sc 10420"), ["b"]);
+    assert_eq!(search("bulk-00012"), ["b", "c"]);
+    assert_eq!(search("süd \"nord"), ["a"]);
+}
+
+#[test]
+fn jobs_of_a_sync_are_found_before_and_after_the_indexer_adds_them() {
+    let (_d, store) = store_with(&[]);
+    // As a sync's page writes them: queued for the index.
+    let page = |jobs: &[Job]| {
+        store
+            .write_refetchable(|tx| {
+                for job in jobs {
+                    let json = serde_json::to_string(job)?;
+                    Store::upsert_pulled_job(tx, job, &json, false, SearchIndexing::Later, &me())?;
+                }
+                Ok(())
+            })
+            .unwrap()
+    };
+    let jobs = search_jobs();
+    page(&jobs);
+    assert!(!store.search_queue_is_empty().unwrap());
+    assert_search_is_a_scan(&store);
+    // A queued job changed by the next page stays queued, with its new
+    // text; one removed leaves the queue.
+    let mut changed = jobs[0].clone();
+    changed.version += 1;
+    changed.custom_name = Some("Pritsche West".into());
+    page(&[changed.clone()]);
+    store.write(|tx| Store::delete_job(tx, "c")).unwrap();
+    assert_search_is_a_scan(&store);
+    // Indexed in batches (two at a time here), then found by the index.
+    let mut taken = Vec::new();
+    loop {
+        match store.index_queued_search(2).unwrap() {
+            0 => break,
+            n => taken.push(n),
+        }
+    }
+    assert_eq!(taken, [2]);
+    assert!(store.search_queue_is_empty().unwrap());
+    assert_search_is_a_scan(&store);
+    let indexed: i64 = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM jobs_search WHERE jobs_search MATCH '\"pritsche\"*'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(indexed, 1, "the new text is in the index");
+    // Changed again once indexed: replaced in the index at once.
+    let mut again = changed;
+    again.version += 1;
+    again.custom_name = Some("Pritsche Ost".into());
+    store
+        .write(|tx| Store::upsert_cloud_job(tx, &again, &me()))
+        .unwrap();
+    assert!(store.search_queue_is_empty().unwrap());
+    assert_search_is_a_scan(&store);
+}
+
+fn search_jobs() -> Vec<Job> {
     let mut a = cloud_job("a", "B-SC 1042", JobStatus::Assigned);
     a.custom_name = Some("Lieferwagen Süd \"Nord\" 7".into());
     a.vehicle_model = Some(VehicleModel {
@@ -1447,7 +1526,12 @@ fn search_finds_every_substring_as_a_scan_does() {
     b.custom_name = Some("BULK-000120".into());
     let mut c = cloud_job("c", "HH-AB 1", JobStatus::Assigned);
     c.custom_name = Some("BULK-0001200".into());
-    let (_d, store) = store_with(&[a, b, c]);
+    vec![a, b, c]
+}
+
+/// Every term of a list finds what a plain substring scan of each job's
+/// `search_text` finds.
+fn assert_search_is_a_scan(store: &Store) {
     let texts: Vec<(String, String)> = store
         .read(|conn| {
             Ok(conn
@@ -1506,7 +1590,34 @@ fn search_finds_every_substring_as_a_scan_does() {
         assert_eq!(search(term), scanned, "{term}");
         assert_eq!(search(&term.to_uppercase()), scanned, "{term}, upper case");
     }
-    assert_eq!(search("b-sc 10420"), ["b"]);
-    assert_eq!(search("bulk-00012"), ["b", "c"]);
-    assert_eq!(search("süd \"nord"), ["a"]);
+}
+
+#[test]
+fn jobs_left_queued_for_the_index_by_a_stopped_process_are_indexed_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(crate::DATABASE_FILE);
+    {
+        // A sync's page written, then the process gone before the indexer.
+        let store = Store::open(&db).unwrap();
+        store
+            .write_refetchable(|tx| {
+                for job in search_jobs() {
+                    let json = serde_json::to_string(&job)?;
+                    Store::upsert_pulled_job(tx, &job, &json, false, SearchIndexing::Later, &me())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(!store.search_queue_is_empty().unwrap());
+    }
+    let core = crate::SmartControl::open(crate::CoreConfig::new(
+        dir.path(),
+        "http://127.0.0.1:9".to_owned(),
+    ))
+    .unwrap();
+    core.settle_store();
+    drop(core);
+    let store = Store::open(&db).unwrap();
+    assert!(store.search_queue_is_empty().unwrap());
+    assert_search_is_a_scan(&store);
 }

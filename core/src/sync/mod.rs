@@ -13,7 +13,7 @@ use crate::error::{CoreError, Error};
 use crate::events::Event;
 use crate::model::SyncReport;
 use crate::session::StoredSession;
-use crate::store::{meta, Store};
+use crate::store::{meta, SearchIndexing, Store};
 
 /// What applying one page of the feed needs to know about the store once.
 struct PulledPage {
@@ -461,7 +461,16 @@ impl Inner {
                     if pulled.tombstones {
                         Store::clear_tombstone(tx, &job.id)?;
                     }
-                    if Store::upsert_pulled_job(tx, job, json.get(), pulled.queued, &me)? {
+                    // The search windows follow after the sync
+                    // (`SmartControl::index_search_in_background`).
+                    if Store::upsert_pulled_job(
+                        tx,
+                        job,
+                        json.get(),
+                        pulled.queued,
+                        SearchIndexing::Later,
+                        &me,
+                    )? {
                         let why = if job.status.is_final() {
                             job.status.to_string()
                         } else {

@@ -1,0 +1,11 @@
+-- Version 10: a sync's pages no longer wait for the search index.
+--
+-- Adding a job's windows to `jobs_search` was about a third of the work of
+-- storing a pulled job (FTS5's tokenizer and hash, some 60 windows a job).
+-- A sync's page now writes the job and notes its rowid here; the store
+-- adds the windows after the sync, in batches, in the background
+-- (`Store::index_queued_search`), and again at the next open if the
+-- process stopped before. A search meanwhile finds a noted job by a plain
+-- substring test of its `search_text`, so results are the same while the
+-- index is behind.
+CREATE TABLE search_queue (job INTEGER PRIMARY KEY);
