@@ -82,6 +82,21 @@ type ViewTotals = HashMap<(&'static str, String), (i64, i64)>;
 const SUMMARY_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name, vehicle_model, \
      provider_id, provider_name, fleet_id, fleet_name, planned_service_date, assignee_id, \
      assignee_name, vehicle_tests_required, pending_actions";
+/// A search's condition on the index: the jobs whose windows match.
+const SEARCH_INDEXED: &str =
+    " AND jobs.rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search)";
+
+/// [`SEARCH_INDEXED`] while jobs wait in `search_queue` (after a sync,
+/// until the indexer is done): those jobs are tested as plain substrings
+/// of their `search_text`. Only then: with the compound subquery SQLite
+/// reads the view in list order and tests each job against it, a search
+/// linear in the store (12 ms at 10,000 jobs, 88 ms at 100,000, against
+/// 0.1 ms for the index alone).
+const SEARCH_INDEXED_OR_QUEUED: &str =
+    " AND jobs.rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search
+    UNION ALL SELECT q.job FROM search_queue q JOIN jobs j ON j.rowid = q.job
+    WHERE instr(j.search_text, :term) > 0)";
+
 /// When a stored job's search windows are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SearchIndexing {
@@ -914,13 +929,9 @@ impl Store {
         let mut long_term = None;
         let search = term.map(|t| {
             if fts {
-                // The index, and the jobs still queued for it (see
-                // `index_queued_search`) tested as plain substrings.
-                filter.push_str(
-                    " AND jobs.rowid IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH :search
-                        UNION ALL SELECT q.job FROM search_queue q JOIN jobs j ON j.rowid = q.job
-                        WHERE instr(j.search_text, :term) > 0)",
-                );
+                // The index (and, while jobs wait for it, those jobs: see
+                // `SEARCH_INDEXED_OR_QUEUED`).
+                filter.push_str(SEARCH_INDEXED);
                 let m = match gram_match(&t) {
                     GramMatch::Prefix(m) => m,
                     GramMatch::Windows(m) => {
@@ -950,9 +961,6 @@ impl Store {
         if let Some(s) = &search {
             named.push((":search", s));
         }
-        if let Some(t) = &long_term {
-            named.push((":term", t));
-        }
         if let Some(p) = &q.provider {
             named.push((":provider", p));
         }
@@ -965,16 +973,30 @@ impl Store {
         // query as the page (`COUNT(*) OVER ()`), so the index is read once;
         // other filters count over their index.
         let plain = search.is_none() && q.provider.is_none() && q.fleet.is_none();
-        let page_sql = format!(
-            "SELECT {SUMMARY_COLUMNS}{} FROM jobs WHERE {filter}
-             ORDER BY sort_key
-             LIMIT {} OFFSET {}",
-            if fts { ", COUNT(*) OVER ()" } else { "" },
-            q.limit,
-            q.offset
-        );
-        let count_sql = format!("SELECT COUNT(*) FROM jobs WHERE {filter}");
         self.read(|conn| {
+            // Jobs of a sync still waiting for the index: asked in this
+            // read's snapshot, so the page sees them either way.
+            let filter = if fts
+                && conn
+                    .prepare_cached("SELECT 1 FROM search_queue LIMIT 1")?
+                    .exists([])?
+            {
+                filter.replacen(SEARCH_INDEXED, SEARCH_INDEXED_OR_QUEUED, 1)
+            } else {
+                filter
+            };
+            if let Some(t) = long_term.as_ref().filter(|_| filter.contains(":term")) {
+                named.push((":term", t));
+            }
+            let page_sql = format!(
+                "SELECT {SUMMARY_COLUMNS}{} FROM jobs WHERE {filter}
+                 ORDER BY sort_key
+                 LIMIT {} OFFSET {}",
+                if fts { ", COUNT(*) OVER ()" } else { "" },
+                q.limit,
+                q.offset
+            );
+            let count_sql = format!("SELECT COUNT(*) FROM jobs WHERE {filter}");
             let mut stmt = conn.prepare_cached(&page_sql)?;
             let mut counted = None;
             // Room for the whole page at once (a page of 1,000 grew the
