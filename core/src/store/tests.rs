@@ -451,16 +451,7 @@ fn search_matches_the_vehicle_model() {
     });
     let (_d, store) = store_with(&[golf, cloud_job("2", "B-SC 2", JobStatus::Assigned)]);
     for term in ["Golf", "golf 8", "vw-golf8", "Volkswagen"] {
-        let mut q = JobQuery::view(JobView::All);
-        q.search = Some(term.into());
-        let ids: Vec<String> = store
-            .jobs(None, &q)
-            .unwrap()
-            .jobs
-            .into_iter()
-            .map(|j| j.id)
-            .collect();
-        assert_eq!(ids, ["1"], "{term}");
+        assert_eq!(search_ids(&store, term), ["1"], "{term}");
     }
 }
 
@@ -1439,18 +1430,7 @@ fn jobs_stored_before_version_8_are_found_by_search_after_it() {
 fn search_finds_every_substring_as_a_scan_does() {
     let (_d, store) = store_with(&search_jobs());
     assert_search_is_a_scan(&store);
-    let search = |term: &str| {
-        let mut q = JobQuery::view(JobView::All);
-        q.search = Some(term.into());
-        let ids: Vec<String> = store
-            .jobs(None, &q)
-            .unwrap()
-            .jobs
-            .into_iter()
-            .map(|j| j.id)
-            .collect();
-        ids
-    };
+    let search = |term: &str| search_ids(&store, term);
     assert_eq!(search("b-sc 10420"), ["b"]);
     assert_eq!(search("bulk-00012"), ["b", "c"]);
     assert_eq!(search("süd \"nord"), ["a"]);
@@ -1513,6 +1493,19 @@ fn jobs_of_a_sync_are_found_before_and_after_the_indexer_adds_them() {
         .unwrap();
     assert!(store.search_queue_is_empty().unwrap());
     assert_search_is_a_scan(&store);
+}
+
+/// The ids of every job of All a search for `term` finds, in list order.
+fn search_ids(store: &Store, term: &str) -> Vec<String> {
+    let mut q = JobQuery::view(JobView::All);
+    q.search = Some(term.into());
+    store
+        .jobs(None, &q)
+        .unwrap()
+        .jobs
+        .into_iter()
+        .map(|j| j.id)
+        .collect()
 }
 
 fn search_jobs() -> Vec<Job> {
