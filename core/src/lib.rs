@@ -130,6 +130,10 @@ pub(crate) struct Inner {
 /// that long behind it.
 const SEARCH_INDEX_BATCH: usize = 1_000;
 
+/// Pages of the search index merged per transaction once the indexer's
+/// queue is empty (a few tens of ms each).
+const SEARCH_MERGE_PAGES: u32 = 256;
+
 impl SmartControl {
     /// Opens the data directory (creating and migrating the database).
     pub fn open(config: CoreConfig) -> Result<SmartControl, CoreError> {
@@ -191,15 +195,29 @@ impl SmartControl {
             .spawn(move || {
                 let started = std::time::Instant::now();
                 let mut indexed = 0;
+                let mut merging = false;
                 while let Some(inner) = inner.upgrade() {
-                    match inner.store.index_queued_search(SEARCH_INDEX_BATCH) {
-                        Ok(0) => {
+                    let step = if merging {
+                        // The batches' segments merged into one, a
+                        // transaction of about SEARCH_MERGE_PAGES at a time.
+                        inner
+                            .store
+                            .merge_search_index(SEARCH_MERGE_PAGES)
+                            .map(usize::from)
+                    } else {
+                        inner.store.index_queued_search(SEARCH_INDEX_BATCH)
+                    };
+                    match step {
+                        Ok(0) if merging => {
                             inner.store.after_background_writes();
                             break;
                         }
-                        Ok(n) => indexed += n,
+                        Ok(0) => merging = true,
+                        Ok(n) if !merging => indexed += n,
+                        Ok(_) => {}
                         Err(e) => {
-                            // Left queued: the next sync or open tries again.
+                            // Left queued or unmerged: the next sync or
+                            // open tries again; searches are right either way.
                             tracing::warn!(error = %e, "search index not updated");
                             break;
                         }

@@ -661,6 +661,25 @@ impl Store {
         })
     }
 
+    /// Merges segments of the search index, about `pages` pages of work
+    /// in one transaction; returns whether there was any to do. Each
+    /// transaction of the indexer (and each commit that adds windows)
+    /// leaves a segment of its own, and with `automerge` off they pile up
+    /// to 16 a level: a search looks its window up in every segment (at
+    /// 100,000 jobs about 0.099 ms against 0.082 ms in one segment). Run
+    /// after the indexer has emptied the queue, until it returns false.
+    pub(crate) fn merge_search_index(&self, pages: u32) -> Result<bool> {
+        self.write_refetchable(|tx| {
+            let before: i64 = tx.query_row("SELECT total_changes()", [], |r| r.get(0))?;
+            // Negative: segments of every level are merged together.
+            tx.prepare_cached("INSERT INTO jobs_search (jobs_search, rank) VALUES ('merge', ?1)")?
+                .execute([-i64::from(pages)])?;
+            let after: i64 = tx.query_row("SELECT total_changes()", [], |r| r.get(0))?;
+            // The INSERT of the command counts as one change itself.
+            Ok(after - before > 1)
+        })
+    }
+
     /// Removes the job at `rowid` from the search index; `text` is the
     /// `search_text` it was added with.
     fn search_index_remove(tx: &Transaction<'_>, rowid: i64, text: &str) -> Result<()> {

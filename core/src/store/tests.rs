@@ -1463,16 +1463,29 @@ fn jobs_of_a_sync_are_found_before_and_after_the_indexer_adds_them() {
     page(&[changed.clone()]);
     store.write(|tx| Store::delete_job(tx, "c")).unwrap();
     assert_search_is_a_scan(&store);
-    // Indexed in batches (two at a time here), then found by the index.
+    // Indexed in batches (one job each here: a segment each), then found
+    // by the index.
     let mut taken = Vec::new();
     loop {
-        match store.index_queued_search(2).unwrap() {
+        match store.index_queued_search(1).unwrap() {
             0 => break,
             n => taken.push(n),
         }
     }
-    assert_eq!(taken, [2]);
+    assert_eq!(taken, [1, 1]);
     assert!(store.search_queue_is_empty().unwrap());
+    assert_search_is_a_scan(&store);
+    // The batches' segments merged, until there is nothing left to merge.
+    let mut merges = 0;
+    while store.merge_search_index(8).unwrap() {
+        merges += 1;
+        assert!(merges < 100, "merging never ends");
+    }
+    assert!(
+        merges > 0,
+        "two segments (the first page and the batch) merged"
+    );
+    assert!(!store.merge_search_index(8).unwrap());
     assert_search_is_a_scan(&store);
     let indexed: i64 = store
         .read(|c| {
