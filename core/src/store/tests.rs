@@ -147,17 +147,7 @@ fn search_and_filters_match_plate_vin_name_provider() {
         cloud_job("2", "B-SC 2000", JobStatus::Assigned),
         other,
     ]);
-    let search = |s: &str| {
-        let mut q = JobQuery::view(JobView::All);
-        q.search = Some(s.into());
-        store
-            .jobs(None, &q)
-            .unwrap()
-            .jobs
-            .into_iter()
-            .map(|j| j.id)
-            .collect::<Vec<_>>()
-    };
+    let search = |s: &str| search_ids(&store, s);
     assert_eq!(search("sc 10"), ["1"]);
     assert_eq!(search("00000002"), ["2"], "VIN");
     assert_eq!(search("car hh"), ["3"], "custom name");
