@@ -78,7 +78,9 @@ type ViewTotals = HashMap<(&'static str, String), (i64, i64)>;
 
 /// Columns of a [`JobSummary`], in the order [`summary_from_row`] reads them.
 /// The count of queued actions is the job's own column (kept by triggers
-/// on the outbox, schema version 9), so a page of a list reads `jobs` alone.
+/// on the outbox, schema version 9), so a page of a list reads `jobs` alone;
+/// the open jobs' index `jobs_open_list` (version 11) holds every one of
+/// them, so a page of Available Jobs reads that index alone.
 const SUMMARY_COLUMNS: &str = "id, kind, status, license_plate, vin, custom_name, vehicle_model, \
      provider_id, provider_name, fleet_id, fleet_name, planned_service_date, assignee_id, \
      assignee_name, vehicle_tests_required, pending_actions";
@@ -907,7 +909,7 @@ impl Store {
     /// (`:me`).
     fn view_filter(view: JobView) -> (&'static str, bool) {
         match view {
-            // The open jobs' index (`jobs_open`, partial): its condition
+            // The open jobs' index (`jobs_open_list`, partial): its condition
             // is spelled out so that SQLite knows the index holds them.
             JobView::Available => (
                 "status IN ('ASSIGNED', 'RUNNING') AND status = 'ASSIGNED'",

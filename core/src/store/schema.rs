@@ -21,6 +21,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/008_search_grams.sql")),
     M::up(include_str!("migrations/009_pending_in_job_row.sql")),
     M::up(include_str!("migrations/010_search_after_sync.sql")),
+    M::up(include_str!("migrations/011_open_jobs_list_index.sql")),
 ];
 
 /// The migrations of the local store.

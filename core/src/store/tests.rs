@@ -1164,9 +1164,29 @@ fn the_views_read_their_indexes() {
             .unwrap()
     };
     assert!(
-        plan(JobView::Available).contains("INDEX jobs_open"),
+        plan(JobView::Available).contains("INDEX jobs_open_list"),
         "{}",
         plan(JobView::Available)
+    );
+    // A page of Available Jobs, every column of its rows, from the index
+    // alone (migration 11): a column added to the list rows must be added
+    // to `jobs_open_list` too.
+    let (sql, _) = Store::view_filter(JobView::Available);
+    let page_plan = store
+        .read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT {SUMMARY_COLUMNS} FROM jobs WHERE {sql}
+                 ORDER BY sort_key LIMIT 100"
+            ))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(3))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows.join("; "))
+        })
+        .unwrap();
+    assert!(
+        page_plan.contains("COVERING INDEX jobs_open_list"),
+        "{page_plan}"
     );
     for view in [JobView::Mine, JobView::Done, JobView::Colleagues] {
         assert!(
