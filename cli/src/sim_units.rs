@@ -11,6 +11,9 @@ use smartcontrol_sim_device::{SimDevice, SimWorld, UnitState};
 
 use crate::exit::Failure;
 
+/// How long saving waits for a unit to finish with its connections.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where the units of one scenario keep their state.
 pub struct UnitFiles {
     units: Vec<(SimDevice, PathBuf)>,
@@ -72,10 +75,21 @@ impl UnitFiles {
         Ok(UnitFiles { units })
     }
 
-    /// Writes each unit's state now (atomically: a temporary file renamed
-    /// over the old one).
+    /// Writes each unit's state (atomically: a temporary file renamed over
+    /// the old one) once the unit is done with its connections, so a link
+    /// cut mid-transfer saves every frame the unit received before the cut
+    /// (at most [`SETTLE_TIMEOUT`] later; then the state as it is, logged).
     pub async fn save(&self) -> Result<(), Failure> {
         for (device, path) in &self.units {
+            if tokio::time::timeout(SETTLE_TIMEOUT, device.connections_closed())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    serial = device.serial(),
+                    "simulated unit still connected; saving its state as it is"
+                );
+            }
             let state = device.snapshot().await;
             write_state(path, &state).map_err(|e| {
                 Failure::operational(

@@ -113,6 +113,9 @@ struct DeviceInner {
     clock: Mutex<DeviceClock>,
     meter: LinkMeter,
     cellular: Option<Cellular>,
+    /// Connections whose protocol engine is still running (see
+    /// [`SimDevice::connections_closed`]).
+    live_connections: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 /// A simulated CloudBoxx (cheap to clone; clones share the device).
@@ -158,6 +161,7 @@ impl SimDevice {
                 clock: Mutex::new(config.clock.unwrap_or_else(system_clock)),
                 meter: LinkMeter::default(),
                 cellular: config.cellular.map(Cellular::new),
+                live_connections: Arc::new(tokio::sync::watch::Sender::new(0)),
             }),
         };
         device.start_cellular_polling();
@@ -168,6 +172,18 @@ impl SimDevice {
     /// attestations).
     pub async fn device_public_key(&self) -> VerifyingKey {
         self.inner.firmware.lock().await.device_key.verifying_key()
+    }
+
+    /// Waits until every connection opened so far has ended on the unit's
+    /// side: the link is down and the firmware has processed every frame
+    /// the link delivered before it went down (as a real unit's controller
+    /// hands its host what it received and acknowledged on air). A
+    /// [`SimDevice::snapshot`] after it holds everything the unit got; one
+    /// taken while a connection is still being wound down may not.
+    pub async fn connections_closed(&self) {
+        let mut live = self.inner.live_connections.subscribe();
+        // Err: the sender is gone with the device, so nothing runs.
+        let _ = live.wait_for(|n| *n == 0).await;
     }
 
     /// The unit's persistent state now: configuration (committed and
@@ -437,10 +453,28 @@ impl SimDevice {
             clock: lock(&self.inner.clock).clone(),
             revocations: self.inner.revocations.clone(),
             retransmit,
+            meter: self.inner.meter.clone(),
+            _live: LiveConnection::new(self.inner.live_connections.clone()),
         };
         tracing::debug!(serial = %self.inner.serial, link = %model.describe(), "connected");
         tokio::spawn(runner.run());
         Ok(channel)
+    }
+}
+
+/// Counts a connection as live while its engine runs.
+struct LiveConnection(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl LiveConnection {
+    fn new(live: Arc<tokio::sync::watch::Sender<usize>>) -> Self {
+        live.send_modify(|n| *n += 1);
+        Self(live)
+    }
+}
+
+impl Drop for LiveConnection {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -452,7 +486,12 @@ struct DeviceRunner {
     clock: DeviceClock,
     revocations: Arc<Mutex<DeviceRevocations>>,
     retransmit: Duration,
+    meter: LinkMeter,
+    _live: LiveConnection,
 }
+
+/// Responses waiting for a vehicle operation, in order.
+type Pending = VecDeque<(Instant, Vec<Message>)>;
 
 impl DeviceRunner {
     fn flush(&mut self) -> bool {
@@ -466,10 +505,12 @@ impl DeviceRunner {
 
     async fn run(mut self) {
         let mut rng = rand_core::OsRng;
-        // Responses waiting for a vehicle operation, in order.
-        let mut pending: VecDeque<(Instant, Vec<Message>)> = VecDeque::new();
+        let mut pending = Pending::new();
         loop {
             if !self.flush() {
+                // The link went down with frames possibly still queued for
+                // the unit: they were delivered, so the firmware handles them.
+                self.handle_the_rest(&mut pending, &mut rng).await;
                 return;
             }
             if self.conn.should_close() {
@@ -481,34 +522,7 @@ impl DeviceRunner {
             tokio::select! {
                 incoming = self.end.rx.recv() => {
                     let Some(bytes) = incoming else { return };
-                    let now = (self.clock)();
-                    let requests = {
-                        let mut revocations = lock(&self.revocations);
-                        self.conn.on_frame(&bytes, now, &mut revocations, &mut rng)
-                    };
-                    for req in requests {
-                        let (responses, delay) = {
-                            let Some(grant) = self.conn.grant() else { break };
-                            let ctx = RequestContext {
-                                grant,
-                                now,
-                                data_chunk_len: self.conn.data_chunk_len(),
-                                session: self.conn.session_log(),
-                            };
-                            self.firmware.lock().await.handle_timed(req, &ctx)
-                        };
-                        if delay.is_zero() && pending.is_empty() {
-                            for r in &responses {
-                                self.conn.respond(r);
-                            }
-                        } else {
-                            let mut at = Instant::now() + delay;
-                            if let Some(last) = pending.back() {
-                                at = at.max(last.0);
-                            }
-                            pending.push_back((at, responses));
-                        }
-                    }
+                    self.handle(&bytes, &mut pending, &mut rng).await;
                 }
                 _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     if let Some((_, responses)) = pending.pop_front() {
@@ -521,6 +535,58 @@ impl DeviceRunner {
                     self.conn.on_timeout();
                 }
             }
+        }
+    }
+
+    /// One frame from the phone through the protocol engine and, for each
+    /// request it completes, the firmware.
+    async fn handle(&mut self, bytes: &[u8], pending: &mut Pending, rng: &mut rand_core::OsRng) {
+        let now = (self.clock)();
+        let requests = {
+            let mut revocations = lock(&self.revocations);
+            self.conn.on_frame(bytes, now, &mut revocations, rng)
+        };
+        self.meter.with(|m| m.counters.frames_handled += 1);
+        for req in requests {
+            let (responses, delay) = {
+                let Some(grant) = self.conn.grant() else {
+                    break;
+                };
+                let ctx = RequestContext {
+                    grant,
+                    now,
+                    data_chunk_len: self.conn.data_chunk_len(),
+                    session: self.conn.session_log(),
+                };
+                self.firmware.lock().await.handle_timed(req, &ctx)
+            };
+            if delay.is_zero() && pending.is_empty() {
+                for r in &responses {
+                    self.conn.respond(r);
+                }
+            } else {
+                let mut at = Instant::now() + delay;
+                if let Some(last) = pending.back() {
+                    at = at.max(last.0);
+                }
+                pending.push_back((at, responses));
+            }
+        }
+    }
+
+    /// After the link went down: the frames it delivered before, handled
+    /// in order; nothing more goes out (the link task has ended, so the
+    /// queue ends with them).
+    async fn handle_the_rest(&mut self, pending: &mut Pending, rng: &mut rand_core::OsRng) {
+        while let Some(bytes) = self.end.rx.recv().await {
+            self.handle(&bytes, pending, rng).await;
+            while self.conn.poll_transmit().is_some() {}
+        }
+        if !pending.is_empty() {
+            tracing::debug!(
+                responses = pending.len(),
+                "link down: responses of vehicle operations not sent"
+            );
         }
     }
 }

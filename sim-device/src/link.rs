@@ -125,6 +125,11 @@ pub struct LinkCounters {
     pub connections: u64,
     /// Frames delivered phone → device.
     pub frames_to_device: u64,
+    /// Frames phone → device the unit's protocol engine has processed. It
+    /// catches up with `frames_to_device` once the unit is done with a
+    /// connection ([`crate::SimDevice::connections_closed`]), also one the
+    /// link dropped.
+    pub frames_handled: u64,
     /// Frames delivered device → phone.
     pub frames_to_phone: u64,
     /// Frames lost on air (injected).
@@ -153,7 +158,7 @@ pub(crate) struct MeterState {
 pub(crate) struct LinkMeter(pub Arc<Mutex<MeterState>>);
 
 impl LinkMeter {
-    fn with<R>(&self, f: impl FnOnce(&mut MeterState) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut MeterState) -> R) -> R {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g)
     }

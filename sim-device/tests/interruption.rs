@@ -40,6 +40,14 @@ async fn disconnect_at_every_frame_boundary_keeps_the_old_config_and_resumes() {
             Ok(mut c) => c.write_config("new", &cfg, &mut |_| {}).await.map(|_| ()),
             Err(e) => Err(e),
         };
+        // The unit is done with the cut connection: every frame the link
+        // delivered before the cut went through its engine and firmware.
+        dev.connections_closed().await;
+        let counters = dev.link_counters();
+        assert_eq!(
+            counters.frames_handled, counters.frames_to_device,
+            "n={n}: frames delivered but never handled"
+        );
         let active = dev.active_config().await.unwrap();
         match &first {
             Err(_) => {
