@@ -332,17 +332,7 @@ fn the_search_index_follows_changes_removals_and_logout() {
         cloud_job("1", "B-SC 1042", JobStatus::Assigned),
         cloud_job("2", "B-SC 2000", JobStatus::Assigned),
     ]);
-    let found = |s: &str| {
-        let mut q = JobQuery::view(JobView::All);
-        q.search = Some(s.into());
-        store
-            .jobs(None, &q)
-            .unwrap()
-            .jobs
-            .into_iter()
-            .map(|j| j.id)
-            .collect::<Vec<_>>()
-    };
+    let found = |s: &str| search_ids(&store, s);
     assert_eq!(found("SC 1042"), ["1"]);
     // The provider corrects the plate: old text gone, new text found.
     let mut changed = cloud_job("1", "B-XY 7777", JobStatus::Assigned);
@@ -1147,14 +1137,15 @@ fn upgrading_counts_the_queued_actions_of_each_job() {
 #[test]
 fn the_views_read_their_indexes() {
     let (_d, store) = store_with(&[cloud_job("1", "B-SC 1", JobStatus::Assigned)]);
-    let plan = |view: JobView| -> String {
+    let plan_of = |view: JobView, columns: &str| -> String {
         let (sql, uses_me) = Store::view_filter(view);
         let named: &[(&str, &dyn rusqlite::ToSql)] =
             if uses_me { &[(":me", &"t-anna")] } else { &[] };
         store
             .read(|c| {
                 let mut stmt = c.prepare(&format!(
-                    "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE {sql} ORDER BY sort_key LIMIT 100"
+                    "EXPLAIN QUERY PLAN SELECT {columns} FROM jobs WHERE {sql}
+                     ORDER BY sort_key LIMIT 100"
                 ))?;
                 let rows = stmt
                     .query_map(named, |r| r.get::<_, String>(3))?
@@ -1163,6 +1154,7 @@ fn the_views_read_their_indexes() {
             })
             .unwrap()
     };
+    let plan = |view: JobView| plan_of(view, "id");
     assert!(
         plan(JobView::Available).contains("INDEX jobs_open_list"),
         "{}",
@@ -1171,19 +1163,7 @@ fn the_views_read_their_indexes() {
     // A page of Available Jobs, every column of its rows, from the index
     // alone (migration 11): a column added to the list rows must be added
     // to `jobs_open_list` too.
-    let (sql, _) = Store::view_filter(JobView::Available);
-    let page_plan = store
-        .read(|c| {
-            let mut stmt = c.prepare(&format!(
-                "EXPLAIN QUERY PLAN SELECT {SUMMARY_COLUMNS} FROM jobs WHERE {sql}
-                 ORDER BY sort_key LIMIT 100"
-            ))?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(3))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows.join("; "))
-        })
-        .unwrap();
+    let page_plan = plan_of(JobView::Available, SUMMARY_COLUMNS);
     assert!(
         page_plan.contains("COVERING INDEX jobs_open_list"),
         "{page_plan}"
