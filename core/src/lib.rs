@@ -197,24 +197,27 @@ impl SmartControl {
                 let mut indexed = 0;
                 let mut merging = false;
                 while let Some(inner) = inner.upgrade() {
-                    let step = if merging {
-                        // The batches' segments merged into one, a
-                        // transaction of about SEARCH_MERGE_PAGES at a time.
+                    // Whether there is more to do: the queue's batches
+                    // first, then the segments they left merged into one,
+                    // a transaction of about SEARCH_MERGE_PAGES at a time.
+                    let more = if merging {
+                        inner.store.merge_search_index(SEARCH_MERGE_PAGES)
+                    } else {
                         inner
                             .store
-                            .merge_search_index(SEARCH_MERGE_PAGES)
-                            .map(usize::from)
-                    } else {
-                        inner.store.index_queued_search(SEARCH_INDEX_BATCH)
+                            .index_queued_search(SEARCH_INDEX_BATCH)
+                            .map(|n| {
+                                indexed += n;
+                                merging = n == 0;
+                                true
+                            })
                     };
-                    match step {
-                        Ok(0) if merging => {
+                    match more {
+                        Ok(true) => {}
+                        Ok(false) => {
                             inner.store.after_background_writes();
                             break;
                         }
-                        Ok(0) => merging = true,
-                        Ok(n) if !merging => indexed += n,
-                        Ok(_) => {}
                         Err(e) => {
                             // Left queued or unmerged: the next sync or
                             // open tries again; searches are right either way.

@@ -945,22 +945,23 @@ impl Store {
         let fts = term
             .as_ref()
             .is_some_and(|t| t.chars().count() >= 3 && !t.chars().any(|c| c.is_ascii_control()));
-        // A term longer than a window: the jobs with every window covering
-        // it, then the term itself checked in their text.
-        let mut long_term = None;
+        // A full-text term, bound as `:term` where the SQL tests it as a
+        // substring: a term longer than a window (the jobs its last window
+        // finds must contain it), and the jobs still queued for the index.
+        let mut fts_term = None;
+        let mut term_checked = false;
         let search = term.map(|t| {
             if fts {
-                // The index (and, while jobs wait for it, those jobs: see
-                // `SEARCH_INDEXED_OR_QUEUED`).
-                filter.push_str(SEARCH_INDEXED);
+                // The index clause itself is added in the read below.
                 let m = match gram_match(&t) {
                     GramMatch::Prefix(m) => m,
                     GramMatch::Windows(m) => {
                         filter.push_str(" AND instr(search_text, :term) > 0");
+                        term_checked = true;
                         m
                     }
                 };
-                long_term = Some(t);
+                fts_term = Some(t);
                 m
             } else {
                 filter.push_str(" AND search_text LIKE :search ESCAPE '\\'");
@@ -997,16 +998,16 @@ impl Store {
         self.read(|conn| {
             // Jobs of a sync still waiting for the index: asked in this
             // read's snapshot, so the page sees them either way.
-            let filter = if fts
+            let queued = fts
                 && conn
                     .prepare_cached("SELECT 1 FROM search_queue LIMIT 1")?
-                    .exists([])?
-            {
-                filter.replacen(SEARCH_INDEXED, SEARCH_INDEXED_OR_QUEUED, 1)
-            } else {
-                filter
+                    .exists([])?;
+            let filter = match (fts, queued) {
+                (false, _) => filter,
+                (true, false) => filter + SEARCH_INDEXED,
+                (true, true) => filter + SEARCH_INDEXED_OR_QUEUED,
             };
-            if let Some(t) = long_term.as_ref().filter(|_| filter.contains(":term")) {
+            if let Some(t) = fts_term.as_ref().filter(|_| term_checked || queued) {
                 named.push((":term", t));
             }
             let page_sql = format!(

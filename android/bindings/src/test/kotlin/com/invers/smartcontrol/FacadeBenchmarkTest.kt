@@ -27,6 +27,13 @@ class FacadeBenchmarkTest {
     private fun median(xs: List<Long>) = xs.sorted()[xs.size / 2]
     private fun p95(xs: List<Long>) = xs.sorted()[(xs.size * 95) / 100]
 
+    /** Nanoseconds [block] took. */
+    private inline fun nanos(block: () -> Unit): Long {
+        val t = System.nanoTime()
+        block()
+        return System.nanoTime() - t
+    }
+
     @Test
     fun `list 1,000 jobs and one claim round trip`(@TempDir dir: File) = runBlocking<Unit> {
         SimCloudProcess("bulk:1000").use { cloud ->
@@ -45,11 +52,7 @@ class FacadeBenchmarkTest {
                 // 1,000-row page instead of 0.25 ms, for the first few
                 // hundred pages): printed as their own figure, apart from the
                 // steady state the medians below measure.
-                val cold = (1..20).map {
-                    val t = System.nanoTime()
-                    assertEquals(1000, sc.jobs(query).jobs.size)
-                    System.nanoTime() - t
-                }
+                val cold = (1..20).map { nanos { assertEquals(1000, sc.jobs(query).jobs.size) } }
                 // Warm-up as JMH does it, by time: rounds of both calls for
                 // WARM_UP_NANOS and at least WARM_UP_ROUNDS rounds.
                 val warmUpStart = System.nanoTime()
@@ -72,11 +75,7 @@ class FacadeBenchmarkTest {
                     assertEquals(page, rawPage)
                 }
                 raw.close()
-                val flowFirst = (1..20).map {
-                    val t = System.nanoTime()
-                    assertEquals(1000, sc.jobList(query).first().size)
-                    System.nanoTime() - t
-                }
+                val flowFirst = (1..20).map { nanos { assertEquals(1000, sc.jobList(query).first().size) } }
 
                 val ids = sc.jobs(query).jobs.map { it.id }
                 val claimOnly = mutableListOf<Long>()
